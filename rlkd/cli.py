@@ -1,0 +1,47 @@
+"""`rlkd <command> --config PATH --set key.sub=value ... --out DIR` — wiring only."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+from rlkd.commands import COMMANDS, execute
+from rlkd.config import load_config
+from rlkd.errors import RlkdError
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="experiment YAML (default: tune_configs/digits.yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, e.g. --set teacher.epochs=5 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rlkd", description="Knowledge distillation with an RL-chosen curriculum.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS.values():
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        add_config_args(p)
+        p.add_argument("--out", default=None, help="output folder (default: runs/<command>-<timestamp>/)")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = COMMANDS[args.command]
+    out = Path(args.out or f"runs/{command.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        cfg = load_config(args.config, args.overrides)
+        execute(command, cfg, out)
+    except RlkdError as exc:
+        print(f"rlkd {command.name}: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"rlkd {command.name}: wrote {out / 'metrics.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

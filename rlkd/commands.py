@@ -1,0 +1,79 @@
+"""The command registry: every `rlkd <command>` and every pipeline stage is one entry.
+
+A command takes the resolved config and its output folder and returns the
+metrics it measured; `execute` writes `config.yaml` and `metrics.json` beside
+whatever the command wrote, so every folder says how it was made.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from rlkd.config import Config, config_to_dict, save_config
+from rlkd.teacher.stage import TEACHER_FILE, run_teacher
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    run: Callable[[Config, Path], dict]
+    help: str
+    # overrides that feed this command's outputs to the next pipeline stage
+    wire: Callable[[Path], list[str]] = lambda out: []
+    # files whose presence (with a matching config) means the command already ran
+    outputs: tuple[str, ...] = ()
+
+
+COMMANDS: dict[str, Command] = {
+    "teacher": Command(
+        "teacher", run_teacher,
+        "train (or evaluate) the teacher on train, select and calibrate on val, report val and test accuracy",
+        wire=lambda out: [f"teacher.checkpoint={out / TEACHER_FILE}"],
+        outputs=(TEACHER_FILE,),
+    ),
+}
+
+
+def _clean(value):
+    """JSON-safe metrics: NaN and inf become null rather than invalid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+
+
+def execute(command: Command, cfg: Config, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    (out / "metrics.json").unlink(missing_ok=True)  # present only once the command has finished
+    start = time.perf_counter()
+    metrics = command.run(cfg, out)
+    metrics["seconds"] = round(time.perf_counter() - start, 3)
+    write_json(out / "metrics.json", {"command": command.name, **metrics})
+    return metrics
+
+
+def already_done(command: Command, cfg: Config, out: Path) -> bool:
+    """True when `out` holds finished outputs of this command made from this exact config."""
+    import yaml
+
+    try:
+        saved = yaml.safe_load((out / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return ((out / "metrics.json").is_file() and saved == config_to_dict(cfg)
+            and all((out / f).exists() for f in command.outputs))

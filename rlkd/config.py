@@ -1,0 +1,382 @@
+"""Typed experiment config: one YAML file per experiment, `--set a.b=c` overrides.
+
+Every section is a dataclass. Loading walks the YAML against the dataclass type
+hints, so an unknown key, a wrong type or a value outside its allowed set is an
+error that names the full key path (``data.digits.canvas``) and what is allowed.
+Later stages add fields to these sections; the section names are fixed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from rlkd.errors import ConfigError
+
+DEFAULT_CONFIG = "tune_configs/digits.yaml"
+
+
+def _check(ok: bool, path: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{path}: value {value!r} is not allowed; expected {allowed}")
+
+
+@dataclass
+class DigitsConfig:
+    """scikit-learn digits; the procedural variant gives a conv teacher an edge an MLP lacks."""
+
+    upscale: int = 1  # nearest-neighbour upscaling of the 8x8 digit before placement
+    canvas: int = 8  # side of the canvas the digit is placed on (>= 8 * upscale)
+    noise: float = 0.0  # std of Gaussian pixel noise, in units of full intensity
+
+    def validate(self, path: str) -> None:
+        _check(self.upscale >= 1, f"{path}.upscale", self.upscale, "an integer >= 1")
+        _check(self.canvas >= 8 * self.upscale, f"{path}.canvas", self.canvas,
+               f"an integer >= 8 * upscale = {8 * self.upscale}")
+        _check(0.0 <= self.noise <= 1.0, f"{path}.noise", self.noise, "a float in [0, 1]")
+
+
+@dataclass
+class HFConfig:
+    """A Hugging Face dataset by hub name (`name`) or a `save_to_disk` folder (`path`)."""
+
+    name: Optional[str] = None
+    path: Optional[str] = None
+    config_name: Optional[str] = None
+    data_dir: Optional[str] = None  # passed to load_dataset, e.g. name: imagefolder + a local folder
+    train_split: str = "train"
+    val_split: Optional[str] = "validation"  # null or missing in the source: carved out of train
+    test_split: str = "test"
+    image_column: str = "image"
+    label_column: str = "label"
+
+    def validate(self, path: str) -> None:
+        _check((self.name is None) != (self.path is None), f"{path}.name/{path}.path",
+               (self.name, self.path), "exactly one of name (hub id) or path (local folder)")
+
+
+@dataclass
+class ImageFolderConfig:
+    """A tree root/<split>/<class>/*.png|jpg; a missing val split is carved out of train."""
+
+    root: Optional[str] = None
+
+
+@dataclass
+class DataConfig:
+    source: Literal["digits", "hf", "imagefolder"] = "digits"
+    seed: int = 0  # split seed (and digit placement seed)
+    val_fraction: float = 0.2  # of the whole set for digits, of train where val is carved
+    test_fraction: float = 0.2  # digits only: the other sources ship a test split
+    image_size: Optional[int] = None  # resize (shorter side) + center crop; null keeps the size
+    channels: Optional[Literal[1, 3]] = None  # null: the source's own (error if mixed)
+    digits: DigitsConfig = field(default_factory=DigitsConfig)
+    hf: HFConfig = field(default_factory=HFConfig)
+    imagefolder: ImageFolderConfig = field(default_factory=ImageFolderConfig)
+
+    def validate(self, path: str) -> None:
+        _check(0.0 < self.val_fraction < 1.0, f"{path}.val_fraction", self.val_fraction, "a float in (0, 1)")
+        _check(0.0 < self.test_fraction < 1.0 and self.val_fraction + self.test_fraction < 1.0,
+               f"{path}.test_fraction", self.test_fraction, "a float in (0, 1) with val_fraction + test_fraction < 1")
+        if self.image_size is not None:
+            _check(self.image_size >= 4, f"{path}.image_size", self.image_size, "null or an integer >= 4")
+        if self.source == "digits":
+            _check(self.image_size is None and self.channels is None, f"{path}.image_size/channels",
+                   (self.image_size, self.channels), "null for digits (size comes from data.digits.canvas)")
+        if self.source == "imagefolder":
+            _check(self.imagefolder.root is not None, f"{path}.imagefolder.root", None,
+                   "a directory path when data.source is imagefolder")
+        if self.source == "hf":
+            self.hf.validate(f"{path}.hf")
+
+
+@dataclass
+class TeacherConfig:
+    arch: str = "tiny_cnn"  # a built-in (tiny_cnn, mlp, resnet8) or any timm model name
+    model_kwargs: dict = field(default_factory=dict)
+    pretrained: bool = False  # timm weights; the stage then evaluates instead of training
+    pretrained_file: Optional[str] = None  # local weights file for timm instead of the hub
+    checkpoint: Optional[str] = None  # an rlkd .safetensors teacher: evaluate instead of training
+    num_classes: Optional[int] = None  # the teacher head's size if it differs (ImageNet-1k: 1000)
+    class_map: Optional[Any] = None  # "imagenet" or a list: teacher class index per data class
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.0
+    calibrate: bool = True  # fit one temperature T* on val by NLL
+    min_temperature: float = 1.0  # guard: a near-perfect val set can fit T* < 1 and sharpen targets
+    cross_fit: int = 0  # K >= 2: K fold teachers, each sample later scored by one that never saw it
+    seed: int = 0
+
+    def validate(self, path: str) -> None:
+        _check(self.epochs >= 1, f"{path}.epochs", self.epochs, "an integer >= 1")
+        _check(self.batch_size >= 1, f"{path}.batch_size", self.batch_size, "an integer >= 1")
+        _check(self.lr > 0, f"{path}.lr", self.lr, "a float > 0")
+        _check(0.0 <= self.label_smoothing < 1.0, f"{path}.label_smoothing", self.label_smoothing, "a float in [0, 1)")
+        _check(self.cross_fit == 0 or self.cross_fit >= 2, f"{path}.cross_fit", self.cross_fit, "0 (off) or an integer >= 2")
+        _check(self.min_temperature > 0, f"{path}.min_temperature", self.min_temperature, "a float > 0")
+        cm = self.class_map
+        _check(cm is None or cm == "imagenet" or (isinstance(cm, list) and all(isinstance(i, int) for i in cm)),
+               f"{path}.class_map", cm, 'null, "imagenet" (match class names to ImageNet-1k wnids) or a list of ints')
+
+
+@dataclass
+class StudentConfig:
+    arch: str = "mlp"
+    model_kwargs: dict = field(default_factory=dict)
+    pretrained: bool = False
+    pretrained_file: Optional[str] = None
+
+
+@dataclass
+class DistillConfig:
+    """The student's training run (filled in by the distillation engine)."""
+
+    mode: Literal["labels", "kd", "dkd", "multi_teacher"] = "kd"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.03
+    weight_decay: float = 0.0
+    temperature: float = 4.0
+    alpha: float = 0.1  # weight of the label loss
+    seed: int = 0
+
+
+@dataclass
+class CurriculumConfig:
+    sampler: str = "full"
+    fraction: float = 0.7
+    stratify: bool = True
+
+
+@dataclass
+class EnvConfig:
+    epochs: int = 10
+    action: Literal["continuous", "discrete"] = "continuous"
+
+
+@dataclass
+class RewardConfig:
+    """Weights of the seed reward (DESIGN.md); the defaults are the seed's."""
+
+    acc_weight: float = 2.0
+    loss_weight: float = 5.0
+    loss_cap: float = 5.0
+    early_bonus: float = 2.0
+    early_acc: float = 60.0
+    early_fraction: float = 0.3
+    abs_weight: float = 0.1
+    abs_threshold: float = 70.0
+
+
+@dataclass
+class PPOConfig:
+    iterations: int = 2
+    lr: float = 3e-4
+    gamma: float = 0.99
+    lambda_: float = 0.95
+    clip_param: float = 0.2
+    entropy_coeff: float = 0.0
+    num_epochs: int = 10
+    minibatch_size: int = 32
+    train_batch_size: int = 100
+    checkpoint_every: int = 1
+    hidden: list = field(default_factory=lambda: [64, 64])
+
+
+@dataclass
+class TuneConfig:
+    num_samples: int = 1
+    scheduler: Literal["none", "asha", "pbt"] = "none"
+    max_concurrent_trials: int = 1
+    metric: str = "env_runners/episode_return_mean"
+    mode: Literal["max", "min"] = "max"
+    param_space: dict = field(default_factory=dict)
+
+
+@dataclass
+class ResourcesConfig:
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_env_runners: int = 0
+    num_envs_per_env_runner: int = 1
+    num_cpus_per_env_runner: float = 1.0
+    num_gpus_per_env_runner: float = 0.0
+    num_learners: int = 0
+    num_gpus_per_learner: float = 0.0
+    precompute_actors: int = 1
+    precompute_batch_size: int = 256
+    precompute_gpus_per_actor: float = 0.0
+    torch_threads: int = 0  # 0: leave torch's default
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false",
+            list: "a list", dict: "a mapping"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    """Check `value` against type hint `tp`; return it (ints widened to float where a float is due)."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value in typing.get_args(tp) and type(value) in {type(a) for a in typing.get_args(tp)}:
+            return value
+    elif origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if arg is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _coerce(value, arg, path)
+            except ConfigError:
+                pass
+    elif dataclasses.is_dataclass(tp):
+        if isinstance(value, dict):
+            return _build(tp, value, path)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise ConfigError(f"{path}: value {value!r} has the wrong type; expected {_type_name(tp)}")
+
+
+def _unknown_key(cls: type, key: str, path: str) -> ConfigError:
+    names = [f.name for f in dataclasses.fields(cls)]
+    where = f"{path}.{key}" if path else key
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"{where}: unknown key.{hint} Allowed keys here: {', '.join(names)}")
+
+
+def _build(cls: type, data: dict, path: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            raise _unknown_key(cls, str(key), path)
+        kwargs[key] = _coerce(value, hints[key], f"{path}.{key}" if path else key)
+    obj = cls(**kwargs)
+    if hasattr(obj, "validate"):
+        obj.validate(path)
+    return obj
+
+
+def config_from_dict(data: dict) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"the config must be a mapping of sections, got {type(data).__name__}")
+    return _build(Config, data)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key.path=value, e.g. --set distill.epochs=5")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc})") from exc
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Set `a.b.c=value` items into a raw config dict; the key path must exist in `Config`."""
+    for item in overrides:
+        keys, value = _parse_override(item)
+        cls: Any = Config
+        node = data
+        for depth, key in enumerate(keys):
+            path = ".".join(keys[: depth + 1])
+            if not dataclasses.is_dataclass(cls) or key not in {f.name for f in dataclasses.fields(cls)}:
+                if dataclasses.is_dataclass(cls):
+                    raise ConfigError(f"--set {item!r}: " + str(_unknown_key(cls, key, ".".join(keys[:depth]))))
+                raise ConfigError(f"--set {item!r}: {path} is not a config section")
+            if depth == len(keys) - 1:
+                node[key] = value
+            else:
+                cls = typing.get_type_hints(cls)[key]
+                child = node.get(key)
+                if not isinstance(child, dict):
+                    child = node[key] = {}
+                node = child
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML experiment file (default: the embedded digits one), apply overrides, validate."""
+    path = Path(path) if path is not None else default_config_path()
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; pass --config with a YAML file "
+                          f"(shipped ones: tune_configs/*.yaml)")
+    with open(path) as fh:
+        try:
+            data = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    apply_overrides(data, overrides or [])
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def default_config_path() -> Path:
+    """The shipped digits config, looked up from the working directory, then from the checkout."""
+    for candidate in (Path.cwd() / DEFAULT_CONFIG, Path(__file__).resolve().parent.parent / DEFAULT_CONFIG):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"cannot find the default config {DEFAULT_CONFIG}; pass --config PATH")
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    with open(path, "w") as fh:
+        yaml.safe_dump(config_to_dict(cfg), fh, sort_keys=False)

@@ -1,0 +1,134 @@
+"""What every data source returns: three disjoint splits of uint8 images with a fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from sklearn.model_selection import train_test_split
+
+from rlkd.errors import DataError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Split:
+    """One split. `ids` say where each sample came from, so disjointness can be checked."""
+
+    images: torch.Tensor  # uint8, N x C x H x W
+    labels: torch.Tensor  # int64, N
+    ids: list[str]
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise DataError(f"images must be a uint8 N x C x H x W tensor, got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.dtype != torch.int64 or len(self.labels) != len(self.images) or len(self.ids) != len(self.images):
+            raise DataError("labels (int64) and ids must have one entry per image")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 over shape, pixels and labels: equal iff the split's content is equal."""
+        h = hashlib.sha256()
+        h.update(str(tuple(self.images.shape)).encode())
+        h.update(self.images.contiguous().numpy().tobytes())
+        h.update(self.labels.numpy().astype("<i8").tobytes())
+        return h.hexdigest()
+
+    def subset(self, idx: np.ndarray) -> "Split":
+        idx_t = torch.as_tensor(idx, dtype=torch.long)
+        return Split(self.images[idx_t].contiguous(), self.labels[idx_t].contiguous(), [self.ids[i] for i in idx])
+
+
+@dataclass
+class DatasetSplits:
+    train: Split
+    val: Split
+    test: Split
+    class_names: list[str]
+    name: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def in_chans(self) -> int:
+        return int(self.train.images.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.train.images.shape[-1])
+
+    def split(self, name: str) -> Split:
+        if name not in SPLITS:
+            raise DataError(f"unknown split {name!r}; expected one of {SPLITS}")
+        return getattr(self, name)
+
+    @property
+    def fingerprints(self) -> dict[str, str]:
+        return {s: self.split(s).fingerprint for s in SPLITS}
+
+    @property
+    def fingerprint(self) -> str:
+        """One id for the whole data set: the split fingerprints and the class names."""
+        h = hashlib.sha256()
+        for s, fp in self.fingerprints.items():
+            h.update(f"{s}:{fp};".encode())
+        h.update("|".join(self.class_names).encode())
+        return h.hexdigest()
+
+    def describe(self) -> str:
+        return (f"{self.name}: {self.num_classes} classes, {self.in_chans}x{self.image_size}x{self.image_size}, "
+                f"train {len(self.train)} / val {len(self.val)} / test {len(self.test)}")
+
+
+def carve_split(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """Stratified (rest, carved) partition of `split`; deterministic for `seed`."""
+    idx = np.arange(len(split))
+    labels = split.labels.numpy()
+    try:
+        rest, carved = train_test_split(idx, test_size=fraction, random_state=seed, stratify=labels)
+    except ValueError:  # a class with a single sample cannot be stratified
+        rest, carved = train_test_split(idx, test_size=fraction, random_state=seed)
+    return split.subset(np.sort(rest)), split.subset(np.sort(carved))
+
+
+def pil_to_array(img: Image.Image, channels: Optional[int], image_size: Optional[int], where: str) -> np.ndarray:
+    """A PIL image as uint8 C x H x W: mode converted, shorter side resized, center-cropped."""
+    if channels is not None:
+        img = img.convert("RGB" if channels == 3 else "L")
+    elif img.mode not in ("RGB", "L"):
+        raise DataError(f"{where}: image mode {img.mode!r} is neither RGB nor L; set data.channels to 1 or 3 "
+                        f"to convert every image")
+    if image_size is not None:
+        w, h = img.size
+        scale = image_size / min(w, h)
+        img = img.resize((max(image_size, round(w * scale)), max(image_size, round(h * scale))), Image.BILINEAR)
+        w, h = img.size
+        left, top = (w - image_size) // 2, (h - image_size) // 2
+        img = img.crop((left, top, left + image_size, top + image_size))
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def stack_images(arrays: Sequence[np.ndarray], ids: Sequence[str]) -> torch.Tensor:
+    """Stack C x H x W arrays; mixed modes or sizes get an error naming the first odd sample."""
+    if not arrays:
+        raise DataError("no images found")
+    first = arrays[0].shape
+    for arr, sid in zip(arrays, ids):
+        if arr.shape != first:
+            what = "channels" if arr.shape[0] != first[0] else "size"
+            fix = "set data.channels to 1 or 3" if what == "channels" else "set data.image_size"
+            raise DataError(f"{sid}: image shape {arr.shape} differs from {ids[0]} {first} (mixed {what}); "
+                            f"{fix} so every image is converted the same way")
+    return torch.from_numpy(np.stack(arrays))

@@ -1,0 +1,76 @@
+"""`build_model`: any timm model or a built-in, wrapped so that it takes uint8 images."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from rlkd.errors import CheckpointError, ConfigError
+from rlkd.models.builtin import BUILTIN_MODELS
+
+
+class ImageClassifier(nn.Module):
+    """Normalises raw 0..255 pixels inside the model, so teacher, student and precompute agree."""
+
+    def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) * 255.0, persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) * 255.0, persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net((images.to(self.mean.dtype) - self.mean) / self.std)
+
+
+def _timm_model(name: str, num_classes: int, in_chans: int, pretrained: bool,
+                pretrained_file: Optional[str], kwargs: dict) -> tuple[nn.Module, tuple, tuple]:
+    import timm
+
+    if not timm.is_model(name):
+        raise ConfigError(f"model {name!r} is neither a built-in ({', '.join(BUILTIN_MODELS)}) nor a timm model; "
+                          f"list timm's with timm.list_models('*{name[:4]}*')")
+    overlay = {"file": pretrained_file} if pretrained_file else None
+    net = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans,
+                            pretrained_cfg_overlay=overlay, **kwargs)
+    cfg = net.pretrained_cfg or {}
+    mean, std = tuple(cfg.get("mean", (0.5,) * 3)), tuple(cfg.get("std", (0.5,) * 3))
+    if len(mean) != in_chans:  # grey-scale input to an RGB recipe: one averaged channel
+        mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
+    return net, mean, std
+
+
+def build_model(name: str, num_classes: int, in_chans: int, pretrained: bool = False,
+                checkpoint: Optional[str] = None, *, image_size: Optional[int] = None,
+                pretrained_file: Optional[str] = None, model_kwargs: Optional[dict] = None) -> ImageClassifier:
+    """Build a classifier taking uint8 N x C x H x W images.
+
+    `checkpoint` loads rlkd weights (safetensors) after checking that the file was
+    saved for the same arch, class count and input channels. `pretrained_file`
+    lets timm's own pretrained loading read a local file instead of the hub.
+    """
+    kwargs = dict(model_kwargs or {})
+    if name in BUILTIN_MODELS:
+        if pretrained:
+            raise ConfigError(f"built-in model {name!r} has no pretrained weights; set pretrained: false")
+        if image_size is None:
+            raise ConfigError(f"built-in model {name!r} needs image_size")
+        try:
+            net = BUILTIN_MODELS[name](num_classes, in_chans, image_size, **kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"model_kwargs {kwargs} do not fit built-in {name!r}: {exc}") from exc
+        model = ImageClassifier(net, (0.5,) * in_chans, (0.5,) * in_chans)
+    else:
+        net, mean, std = _timm_model(name, num_classes, in_chans, pretrained, pretrained_file, kwargs)
+        model = ImageClassifier(net, mean, std)
+    if checkpoint is not None:
+        from rlkd.models.io import load_weights, read_metadata
+
+        meta = read_metadata(checkpoint)
+        for key, want in (("arch", name), ("num_classes", num_classes), ("in_chans", in_chans)):
+            if meta.get(key) != want:
+                raise CheckpointError(f"{checkpoint}: saved for {key}={meta.get(key)!r} but the config asks for "
+                                      f"{key}={want!r}; use a checkpoint trained for this setting or retrain it")
+        load_weights(model, checkpoint)
+    return model

@@ -1,0 +1,46 @@
+"""The whole job as a chain of commands, each into `<workdir>/<stage>/`.
+
+Each stage's outputs reach the next through config overrides (for example
+`teacher.checkpoint=<workdir>/teacher/teacher.safetensors`), so a stage reads
+nothing it was not told about. A stage whose folder already holds finished
+outputs made from the same config is skipped: a re-run resumes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from rlkd.commands import COMMANDS, already_done, execute
+from rlkd.config import load_config
+from rlkd.errors import ConfigError
+
+PIPELINE: tuple[str, ...] = ("teacher",)
+
+
+def select_stages(stage: str) -> list[str]:
+    if stage == "all":
+        return list(PIPELINE)
+    if stage not in PIPELINE:
+        raise ConfigError(f"--stage {stage!r}: expected 'all' or one of {', '.join(PIPELINE)}")
+    return [stage]
+
+
+def run_pipeline(workdir: Path, config: Optional[str], overrides: list[str], stage: str = "all") -> dict[str, dict]:
+    """Run the selected stages in order; returns each stage's metrics (None where skipped)."""
+    wanted = select_stages(stage)
+    wiring: list[str] = []
+    results: dict[str, dict] = {}
+    for name in PIPELINE:
+        command = COMMANDS[name]
+        out = workdir / name
+        cfg = load_config(config, overrides + wiring)
+        if name in wanted:
+            if already_done(command, cfg, out):
+                print(f"[{name}] up to date in {out} (delete the folder to redo it)")
+                results[name] = {"skipped": True}
+            else:
+                print(f"[{name}] running into {out}")
+                results[name] = execute(command, cfg, out)
+        wiring += command.wire(out)
+    return results
