@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(command.name, help=command.help, description=command.help)
         add_config_args(p)
         p.add_argument("--out", default=None, help="output folder (default: runs/<command>-<timestamp>/)")
+        for flag, text in command.flags:
+            p.add_argument(f"--{flag}", action="store_true", help=text)
     return parser
 
 
@@ -35,7 +37,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     out = Path(args.out or f"runs/{command.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         cfg = load_config(args.config, args.overrides)
-        execute(command, cfg, out)
+        execute(command, cfg, out, **{flag: getattr(args, flag) for flag, _ in command.flags})
     except RlkdError as exc:
         print(f"rlkd {command.name}: error: {exc}", file=sys.stderr)
         return 2

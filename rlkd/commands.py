@@ -15,18 +15,21 @@ from pathlib import Path
 from typing import Callable
 
 from rlkd.config import Config, config_to_dict, save_config
+from rlkd.precompute.run import SHARDS_DIR, run_precompute
 from rlkd.teacher.stage import TEACHER_FILE, run_teacher
 
 
 @dataclass(frozen=True)
 class Command:
     name: str
-    run: Callable[[Config, Path], dict]
+    run: Callable[..., dict]  # run(cfg, out, **flags) -> metrics
     help: str
     # overrides that feed this command's outputs to the next pipeline stage
     wire: Callable[[Path], list[str]] = lambda out: []
     # files whose presence (with a matching config) means the command already ran
     outputs: tuple[str, ...] = ()
+    # boolean command-line flags (name -> help), passed to run as keyword arguments
+    flags: tuple[tuple[str, str], ...] = ()
 
 
 COMMANDS: dict[str, Command] = {
@@ -35,6 +38,13 @@ COMMANDS: dict[str, Command] = {
         "train (or evaluate) the teacher on train, select and calibrate on val, report val and test accuracy",
         wire=lambda out: [f"teacher.checkpoint={out / TEACHER_FILE}"],
         outputs=(TEACHER_FILE,),
+    ),
+    "precompute": Command(
+        "precompute", run_precompute,
+        "score every (sample, view) with the teacher(s) on Ray Data; write verified shards + manifest.json",
+        wire=lambda out: [f"data.shards={out / SHARDS_DIR}"],
+        outputs=(f"{SHARDS_DIR}/manifest.json",),
+        flags=(("force", "recompute even when shards for the same inputs exist"),),
     ),
 }
 
@@ -56,12 +66,12 @@ def write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
-def execute(command: Command, cfg: Config, out: Path) -> dict:
+def execute(command: Command, cfg: Config, out: Path, **flags) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     (out / "metrics.json").unlink(missing_ok=True)  # present only once the command has finished
     start = time.perf_counter()
-    metrics = command.run(cfg, out)
+    metrics = command.run(cfg, out, **flags)
     metrics["seconds"] = round(time.perf_counter() - start, 3)
     write_json(out / "metrics.json", {"command": command.name, **metrics})
     return metrics

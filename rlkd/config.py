@@ -77,6 +77,11 @@ class DataConfig:
     test_fraction: float = 0.2  # digits only: the other sources ship a test split
     image_size: Optional[int] = None  # resize (shorter side) + center crop; null keeps the size
     channels: Optional[Literal[1, 3]] = None  # null: the source's own (error if mixed)
+    views: int = 1  # stored views per training sample; view 0 is always the identity view
+    view_seed: int = 0
+    view_min_scale: float = 0.6  # random resized crop: smallest crop area fraction
+    view_flip: bool = True  # random horizontal flip in augmented views
+    shards: Optional[str] = None  # precomputed teacher shards (set by the precompute stage)
     digits: DigitsConfig = field(default_factory=DigitsConfig)
     hf: HFConfig = field(default_factory=HFConfig)
     imagefolder: ImageFolderConfig = field(default_factory=ImageFolderConfig)
@@ -85,6 +90,8 @@ class DataConfig:
         _check(0.0 < self.val_fraction < 1.0, f"{path}.val_fraction", self.val_fraction, "a float in (0, 1)")
         _check(0.0 < self.test_fraction < 1.0 and self.val_fraction + self.test_fraction < 1.0,
                f"{path}.test_fraction", self.test_fraction, "a float in (0, 1) with val_fraction + test_fraction < 1")
+        _check(self.views >= 1, f"{path}.views", self.views, "an integer >= 1")
+        _check(0.0 < self.view_min_scale <= 1.0, f"{path}.view_min_scale", self.view_min_scale, "a float in (0, 1]")
         if self.image_size is not None:
             _check(self.image_size >= 4, f"{path}.image_size", self.image_size, "null or an integer >= 4")
         if self.source == "digits":
@@ -115,6 +122,9 @@ class TeacherConfig:
     min_temperature: float = 1.0  # guard: a near-perfect val set can fit T* < 1 and sharpen targets
     cross_fit: int = 0  # K >= 2: K fold teachers, each sample later scored by one that never saw it
     seed: int = 0
+    additional: list = field(default_factory=list)  # more rlkd teacher checkpoints (multi-teacher KD)
+    logits_dtype: Literal["float16", "float32"] = "float16"  # how precompute stores logits
+    topk: int = 0  # > 0: store only the top-k probabilities (FKD / ReLabel); 0 stores all logits
 
     def validate(self, path: str) -> None:
         _check(self.epochs >= 1, f"{path}.epochs", self.epochs, "an integer >= 1")
@@ -123,6 +133,9 @@ class TeacherConfig:
         _check(0.0 <= self.label_smoothing < 1.0, f"{path}.label_smoothing", self.label_smoothing, "a float in [0, 1)")
         _check(self.cross_fit == 0 or self.cross_fit >= 2, f"{path}.cross_fit", self.cross_fit, "0 (off) or an integer >= 2")
         _check(self.min_temperature > 0, f"{path}.min_temperature", self.min_temperature, "a float > 0")
+        _check(self.topk >= 0, f"{path}.topk", self.topk, "0 (store all logits) or an integer >= 1")
+        _check(all(isinstance(a, str) for a in self.additional), f"{path}.additional", self.additional,
+               "a list of rlkd teacher checkpoint paths")
         cm = self.class_map
         _check(cm is None or cm == "imagenet" or (isinstance(cm, list) and all(isinstance(i, int) for i in cm)),
                f"{path}.class_map", cm, 'null, "imagenet" (match class names to ImageNet-1k wnids) or a list of ints')
@@ -214,6 +227,9 @@ class ResourcesConfig:
     precompute_actors: int = 1
     precompute_batch_size: int = 256
     precompute_gpus_per_actor: float = 0.0
+    precompute_cpus_per_actor: float = 0.5  # < 1 on small machines leaves a CPU for Ray Data's own tasks
+    precompute_rows_per_shard: int = 50_000
+    ray_address: Optional[str] = None  # null: an embedded local Ray on 127.0.0.1; else ray.init(address=...)
     torch_threads: int = 0  # 0: leave torch's default
 
 

@@ -1,0 +1,1 @@
+"""Teacher inference, once, with Ray Data: soft labels and difficulty into verified shards."""

@@ -1,0 +1,174 @@
+"""`rlkd precompute`: teacher soft labels and difficulty for every (sample, view), with Ray Data.
+
+Rows are small descriptors (split, index, label, view parameters); images and
+teacher weights go to the object store once and every actor reads them from
+there, so nothing but row ids moves per batch and no shared file system is
+needed to read. Writing does need a path every node can reach (docs/cluster.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+import rlkd
+from rlkd.config import Config
+from rlkd.data import SPLITS, DatasetSplits, load_data
+from rlkd.data.shards import MANIFEST, SCHEMA_VERSION, load_shards, read_manifest, shard_entry, verify_files
+from rlkd.data.views import VIEW_FIELDS, sample_views
+from rlkd.errors import DataError
+from rlkd.models.inference import resolve_device
+from rlkd.precompute.scoring import LoadedTeacher, score_rows
+from rlkd.precompute.teachers import TeacherBundle, load_teacher_bundles
+from rlkd.ray_runtime import ensure_ray
+
+SHARDS_DIR = "shards"
+
+
+def view_count(cfg: Config, split: str) -> int:
+    """Augmented views exist for train only; val and test are scored as they are."""
+    return cfg.data.views if split == "train" else 1
+
+
+def row_table(cfg: Config, data: DatasetSplits) -> pa.Table:
+    """One row per (split, sample, view), views drawn from `data.view_seed`."""
+    parts = []
+    for split in SPLITS:
+        s = data.split(split)
+        k = view_count(cfg, split)
+        h, w = s.images.shape[-2:]
+        views = sample_views(len(s), k, h, w, cfg.data.view_seed + SPLITS.index(split), cfg.data.view_min_scale,
+                             cfg.data.view_flip).reshape(-1, 5)
+        cols = {"split": pa.array([split] * len(views)), "index": pa.array(np.repeat(np.arange(len(s)), k)),
+                "label": pa.array(np.repeat(s.labels.numpy(), k)), "view": pa.array(np.tile(np.arange(k, dtype=np.int32), len(s)))}
+        cols.update({f: pa.array(views[:, i]) for i, f in enumerate(VIEW_FIELDS)})
+        parts.append(pa.table(cols))
+    return pa.concat_tables(parts)
+
+
+def inputs_key(cfg: Config, data: DatasetSplits, bundles: list[TeacherBundle]) -> str:
+    """Everything the shards depend on; equal keys mean a re-run would write the same shards."""
+    d = cfg.data
+    spec = {"schema": SCHEMA_VERSION, "data": data.fingerprint, "teachers": [b.sha256 for b in bundles],
+            "views": [d.views, d.view_seed, d.view_min_scale, d.view_flip],
+            "dtype": cfg.teacher.logits_dtype, "topk": cfg.teacher.topk}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+class TeacherPredictor:
+    """A Ray Data actor: loads the teachers once, then scores batches of rows."""
+
+    def __init__(self, images, bundles, num_classes: int, dtype: str, topk: int, device: str, threads: int):
+        import ray
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        images = ray.get(images) if isinstance(images, ray.ObjectRef) else images
+        bundles = ray.get(bundles) if isinstance(bundles, ray.ObjectRef) else bundles
+        with warnings.catch_warnings():  # arrays from the object store are read-only; we only read them
+            warnings.simplefilter("ignore", UserWarning)
+            self.images = {k: torch.from_numpy(v) for k, v in images.items()}
+        self.device = resolve_device(device)
+        self.teachers = [LoadedTeacher.from_bundle(b, self.device) for b in bundles]
+        self.args = (num_classes, dtype, topk, self.device)
+
+    def __call__(self, batch: dict) -> pa.Table:
+        return score_rows(batch, self.images, self.teachers, *self.args)
+
+
+def _finish(tmp: Path, final: Path, manifest_base: dict) -> dict:
+    """Name the shards, hash them, write the manifest, then move the folder into place in one rename."""
+    files = sorted(tmp.glob("*.parquet"))
+    entries = []
+    for i, f in enumerate(files):
+        named = f.with_name(f"shard-{i:05d}.parquet")
+        f.rename(named)
+        entries.append(shard_entry(named))
+    manifest = {**manifest_base, "rows": sum(e["rows"] for e in entries), "shards": entries}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return manifest
+
+
+def _summary(final: Path, manifest: dict, seconds: float) -> dict:
+    shards = load_shards(final, verify="full")  # read back what was written: the proof it is usable
+    metrics = {"shards_path": str(final), "rows": manifest["rows"], "shards": len(manifest["shards"]),
+               "megabytes": round(sum(e["bytes"] for e in manifest["shards"]) / 1e6, 3), "seconds_write": round(seconds, 3),
+               "rows_per_s": round(manifest["rows"] / max(seconds, 1e-9), 1)}
+    for split, s in shards.splits.items():
+        metrics[f"{split}_d_conf_mean"] = s.d_conf.mean().item()
+        metrics[f"{split}_d_conf_std"] = s.d_conf.std().item()
+        metrics[f"{split}_d_entropy_std"] = s.d_entropy.std().item()
+        pred = s.logits[0, :, 0].argmax(1)
+        metrics[f"{split}_teacher_acc"] = 100.0 * (pred == s.label).float().mean().item()
+    return metrics
+
+
+def run_precompute(cfg: Config, out: Path, force: bool = False) -> dict:
+    data = load_data(cfg.data)
+    bundles = load_teacher_bundles(cfg, data)
+    key = inputs_key(cfg, data, bundles)
+    final = out / SHARDS_DIR
+    if not force and (final / MANIFEST).is_file():
+        try:
+            manifest = read_manifest(final)
+            if manifest.get("inputs_key") == key:
+                verify_files(final, manifest, "size")
+                print(f"precompute: {final} is up to date with these inputs (use --force to redo it)")
+                return {**_summary(final, manifest, float("nan")), "up_to_date": True}
+        except DataError as exc:
+            print(f"precompute: existing shards unusable ({exc}); writing them again")
+    import ray
+
+    res = cfg.resources
+    ensure_ray(res.ray_address)
+    rows = row_table(cfg, data)
+    batch = res.precompute_batch_size
+    blocks = [rows.slice(i, batch) for i in range(0, rows.num_rows, batch)]
+    images_ref = ray.put({s: data.split(s).images.numpy() for s in SPLITS})
+    bundles_ref = ray.put(bundles)
+    threads = max(1, math.floor(res.precompute_cpus_per_actor)) if res.precompute_gpus_per_actor == 0 else 1
+    device = "cuda" if res.precompute_gpus_per_actor > 0 else "cpu"
+    tmp = out / f".{SHARDS_DIR}.tmp-{uuid.uuid4().hex[:8]}"
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    ds = ray.data.from_arrow(blocks).map_batches(
+        TeacherPredictor, batch_size=batch, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=res.precompute_actors),
+        num_cpus=res.precompute_cpus_per_actor, num_gpus=res.precompute_gpus_per_actor,
+        fn_constructor_kwargs={"images": images_ref, "bundles": bundles_ref, "num_classes": data.num_classes,
+                               "dtype": cfg.teacher.logits_dtype, "topk": cfg.teacher.topk, "device": device,
+                               "threads": threads})
+    try:
+        ds.write_parquet(str(tmp), min_rows_per_file=res.precompute_rows_per_shard)
+        seconds = time.perf_counter() - start
+        manifest = _finish(tmp, final, {
+            "schema_version": SCHEMA_VERSION, "rlkd_version": rlkd.__version__, "inputs_key": key,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "num_classes": data.num_classes, "class_names": data.class_names,
+            "logits_dtype": cfg.teacher.logits_dtype, "topk": cfg.teacher.topk,
+            "views": {"train": cfg.data.views, "seed": cfg.data.view_seed, "min_scale": cfg.data.view_min_scale,
+                      "flip": cfg.data.view_flip},
+            "teachers": [b.manifest_entry() for b in bundles],
+            "data": {"name": data.name, "fingerprint": data.fingerprint,
+                     "splits": {s: {"fingerprint": data.split(s).fingerprint, "samples": len(data.split(s)),
+                                    "views": view_count(cfg, s)} for s in SPLITS}},
+        })
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    metrics = _summary(final, manifest, seconds)
+    print(f"precompute: {metrics['rows']} rows, {metrics['shards']} shards, {metrics['megabytes']:.2f} MB in "
+          f"{seconds:.1f} s ({metrics['rows_per_s']:.0f} rows/s) -> {final}")
+    return metrics
