@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default=None, help="output folder (default: runs/<command>-<timestamp>/)")
         for flag, text in command.flags:
             p.add_argument(f"--{flag}", action="store_true", help=text)
+        for name, text, _ in command.options:
+            p.add_argument(f"--{name}", default=None, help=text)
     return parser
 
 
@@ -36,7 +38,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     command = COMMANDS[args.command]
     out = Path(args.out or f"runs/{command.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        cfg = load_config(args.config, args.overrides)
+        shorthand = [o for name, _, convert in command.options if getattr(args, name) is not None
+                     for o in convert(getattr(args, name))]
+        cfg = load_config(args.config, args.overrides + shorthand)
         execute(command, cfg, out, **{flag: getattr(args, flag) for flag, _ in command.flags})
     except RlkdError as exc:
         print(f"rlkd {command.name}: error: {exc}", file=sys.stderr)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from rlkd.config import Config, config_to_dict, save_config
+from rlkd.distill.command import curriculum_overrides, run_distill
 from rlkd.precompute.run import SHARDS_DIR, run_precompute
 from rlkd.teacher.stage import TEACHER_FILE, run_teacher
 
@@ -30,6 +31,8 @@ class Command:
     outputs: tuple[str, ...] = ()
     # boolean command-line flags (name -> help), passed to run as keyword arguments
     flags: tuple[tuple[str, str], ...] = ()
+    # string options (name, help, to_overrides): shorthands for config keys, e.g. --mode kd
+    options: tuple[tuple[str, str, Callable[[str], list[str]]], ...] = ()
 
 
 COMMANDS: dict[str, Command] = {
@@ -45,6 +48,14 @@ COMMANDS: dict[str, Command] = {
         wire=lambda out: [f"data.shards={out / SHARDS_DIR}"],
         outputs=(f"{SHARDS_DIR}/manifest.json",),
         flags=(("force", "recompute even when shards for the same inputs exist"),),
+    ),
+    "distill": Command(
+        "distill", run_distill,
+        "one full distillation run with a fixed curriculum; per-epoch val/test accuracy and a learning curve",
+        outputs=("learning_curve.png",),
+        options=(("mode", "labels | kd | dkd | multi_teacher (sets distill.mode)", lambda v: [f"distill.mode={v}"]),
+                 ("curriculum", "NAME[:ARG], e.g. adaptive:0.3, pacing:root, random:0.7 (sets curriculum.*)",
+                  curriculum_overrides)),
     ),
 }
 

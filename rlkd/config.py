@@ -151,23 +151,52 @@ class StudentConfig:
 
 @dataclass
 class DistillConfig:
-    """The student's training run (filled in by the distillation engine)."""
+    """One student's run: optimiser, schedule and KD loss."""
 
     mode: Literal["labels", "kd", "dkd", "multi_teacher"] = "kd"
-    epochs: int = 10
+    epochs: int = 20
     batch_size: int = 64
-    lr: float = 0.03
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = 0.003
     weight_decay: float = 0.0
     temperature: float = 4.0
-    alpha: float = 0.1  # weight of the label loss
+    alpha: float = 0.1  # weight of the label loss in kd / multi_teacher
+    dkd_alpha: float = 1.0
+    dkd_beta: float = 8.0
+    dkd_warmup: int = 5  # epochs of linear warm-up of the DKD term
+    dkd_ce_weight: float = 1.0
     seed: int = 0
+    amp: bool = True  # bf16 autocast, on CUDA only
+    channels_last: bool = True  # on CUDA only
+    prerender_mb: int = 1024  # render all stored views once when they fit in this many MB
+
+    def validate(self, path: str) -> None:
+        _check(self.epochs >= 1, f"{path}.epochs", self.epochs, "an integer >= 1")
+        _check(self.batch_size >= 1, f"{path}.batch_size", self.batch_size, "an integer >= 1")
+        _check(self.lr > 0, f"{path}.lr", self.lr, "a float > 0")
+        _check(self.temperature > 0, f"{path}.temperature", self.temperature, "a float > 0")
+        _check(0.0 <= self.alpha <= 1.0, f"{path}.alpha", self.alpha, "a float in [0, 1]")
 
 
 @dataclass
 class CurriculumConfig:
-    sampler: str = "full"
-    fraction: float = 0.7
-    stratify: bool = True
+    """Which training samples an epoch uses (rlkd.distill.samplers)."""
+
+    sampler: Literal["full", "adaptive", "threshold", "easy_to_hard", "hard_mining", "mixed", "pacing",
+                     "anti", "random"] = "full"
+    difficulty: float = 0.5  # target difficulty when no policy chooses it
+    fraction: float = 0.7  # share of the training set an epoch uses (the seed's 70%)
+    stratify: bool = True  # select within each class (a global window drops whole classes)
+    pacing: Literal["linear", "root", "geometric"] = "linear"
+    pacing_start: float = 0.3  # pacing: share of the data at the first epoch
+    kl_refresh: Literal["full", "train_pass"] = "full"  # how D_kl follows the student (docs/distill.md)
+    full_pass_every: int = 5  # with train_pass: also a full pass every k epochs
+
+    def validate(self, path: str) -> None:
+        _check(0.0 < self.fraction <= 1.0, f"{path}.fraction", self.fraction, "a float in (0, 1]")
+        _check(0.0 <= self.difficulty <= 1.0, f"{path}.difficulty", self.difficulty, "a float in [0, 1]")
+        _check(0.0 < self.pacing_start <= 1.0, f"{path}.pacing_start", self.pacing_start, "a float in (0, 1]")
+        _check(self.full_pass_every >= 1, f"{path}.full_pass_every", self.full_pass_every, "an integer >= 1")
 
 
 @dataclass

@@ -18,3 +18,45 @@ from rlkd.config import load_config  # noqa: E402
 def digits_cfg():
     """The shipped default config, shortened where a test only needs it to run."""
     return lambda *overrides: load_config(None, list(overrides))
+
+
+SMALL_TEACHER = ["teacher.epochs=6", "teacher.cross_fit=2"]
+SMALL_PRECOMPUTE = ["data.views=2", "resources.precompute_actors=2", "resources.precompute_batch_size=256",
+                    "resources.precompute_rows_per_shard=1000"]
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One embedded local Ray for the whole test session (on 127.0.0.1, see the top of this file)."""
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def teacher_dir(tmp_path_factory):
+    """A quickly trained, cross-fitted digits teacher (2 folds)."""
+    from rlkd.commands import COMMANDS, execute
+
+    out = tmp_path_factory.mktemp("teacher")
+    execute(COMMANDS["teacher"], load_config(None, SMALL_TEACHER), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def shards_dir(tmp_path_factory, teacher_dir, ray_session):
+    """Digits shards with 2 views per training sample, written by 2 Ray Data actors."""
+    from rlkd.commands import COMMANDS, execute
+
+    out = tmp_path_factory.mktemp("pre")
+    execute(COMMANDS["precompute"], load_config(None, run_overrides(teacher_dir)), out)
+    return out / "shards"
+
+
+def run_overrides(teacher_dir, shards_dir=None):
+    """Config overrides that point a run at the session's teacher (and shards)."""
+    extra = [f"teacher.checkpoint={teacher_dir / 'teacher.safetensors'}"]
+    if shards_dir is not None:
+        extra.append(f"data.shards={shards_dir}")
+    return SMALL_TEACHER + SMALL_PRECOMPUTE + extra

@@ -22,7 +22,7 @@ import pyarrow as pa
 import torch
 
 import rlkd
-from rlkd.config import Config
+from rlkd.config import Config, ResourcesConfig
 from rlkd.data import SPLITS, DatasetSplits, load_data
 from rlkd.data.shards import MANIFEST, SCHEMA_VERSION, load_shards, read_manifest, shard_entry, verify_files
 from rlkd.data.views import VIEW_FIELDS, sample_views
@@ -86,6 +86,24 @@ class TeacherPredictor:
         return score_rows(batch, self.images, self.teachers, *self.args)
 
 
+def write_scored_rows(rows: pa.Table, images: dict[str, np.ndarray], bundles: list[TeacherBundle], num_classes: int,
+                      dtype: str, topk: int, res: ResourcesConfig, folder: Path) -> None:
+    """The Ray Data pipeline: row blocks -> actor pool of TeacherPredictor -> Parquet files in `folder`."""
+    import ray
+
+    batch = res.precompute_batch_size
+    blocks = [rows.slice(i, batch) for i in range(0, rows.num_rows, batch)]
+    gpus = res.precompute_gpus_per_actor
+    ray.data.from_arrow(blocks).map_batches(
+        TeacherPredictor, batch_size=batch, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=res.precompute_actors),
+        num_cpus=res.precompute_cpus_per_actor, num_gpus=gpus,
+        fn_constructor_kwargs={"images": ray.put(images), "bundles": ray.put(bundles), "num_classes": num_classes,
+                               "dtype": dtype, "topk": topk, "device": "cuda" if gpus > 0 else "cpu",
+                               "threads": max(1, math.floor(res.precompute_cpus_per_actor)) if gpus == 0 else 1},
+    ).write_parquet(str(folder), min_rows_per_file=res.precompute_rows_per_shard)
+
+
 def _finish(tmp: Path, final: Path, manifest_base: dict) -> dict:
     """Name the shards, hash them, write the manifest, then move the folder into place in one rename."""
     files = sorted(tmp.glob("*.parquet"))
@@ -130,29 +148,14 @@ def run_precompute(cfg: Config, out: Path, force: bool = False) -> dict:
                 return {**_summary(final, manifest, float("nan")), "up_to_date": True}
         except DataError as exc:
             print(f"precompute: existing shards unusable ({exc}); writing them again")
-    import ray
-
     res = cfg.resources
     ensure_ray(res.ray_address)
-    rows = row_table(cfg, data)
-    batch = res.precompute_batch_size
-    blocks = [rows.slice(i, batch) for i in range(0, rows.num_rows, batch)]
-    images_ref = ray.put({s: data.split(s).images.numpy() for s in SPLITS})
-    bundles_ref = ray.put(bundles)
-    threads = max(1, math.floor(res.precompute_cpus_per_actor)) if res.precompute_gpus_per_actor == 0 else 1
-    device = "cuda" if res.precompute_gpus_per_actor > 0 else "cpu"
     tmp = out / f".{SHARDS_DIR}.tmp-{uuid.uuid4().hex[:8]}"
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    ds = ray.data.from_arrow(blocks).map_batches(
-        TeacherPredictor, batch_size=batch, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=res.precompute_actors),
-        num_cpus=res.precompute_cpus_per_actor, num_gpus=res.precompute_gpus_per_actor,
-        fn_constructor_kwargs={"images": images_ref, "bundles": bundles_ref, "num_classes": data.num_classes,
-                               "dtype": cfg.teacher.logits_dtype, "topk": cfg.teacher.topk, "device": device,
-                               "threads": threads})
     try:
-        ds.write_parquet(str(tmp), min_rows_per_file=res.precompute_rows_per_shard)
+        write_scored_rows(row_table(cfg, data), {s: data.split(s).images.numpy() for s in SPLITS}, bundles,
+                          data.num_classes, cfg.teacher.logits_dtype, cfg.teacher.topk, res, tmp)
         seconds = time.perf_counter() - start
         manifest = _finish(tmp, final, {
             "schema_version": SCHEMA_VERSION, "rlkd_version": rlkd.__version__, "inputs_key": key,

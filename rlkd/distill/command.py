@@ -1,0 +1,57 @@
+"""`rlkd distill`: one full distillation run with a fixed curriculum; the baselines' runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rlkd.config import Config
+from rlkd.distill.inputs import load_run_inputs
+from rlkd.distill.run import DistillationRun
+from rlkd.reports.plots import line_plot
+
+# what the optional argument of --curriculum NAME[:ARG] sets, per sampler
+CURRICULUM_ARG = {"adaptive": "difficulty", "threshold": "difficulty", "mixed": "difficulty",
+                  "hard_mining": "difficulty", "pacing": "pacing", "random": "fraction", "anti": "fraction",
+                  "easy_to_hard": "fraction", "full": None}
+
+
+def curriculum_overrides(spec: str) -> list[str]:
+    """`adaptive:0.3` -> sampler adaptive at difficulty 0.3; `pacing:root`; `random:0.5` (fraction)."""
+    name, _, arg = spec.partition(":")
+    overrides = [f"curriculum.sampler={name}"]
+    if arg:
+        key = CURRICULUM_ARG.get(name)
+        overrides.append(f"curriculum.{key or 'sampler_arg_not_allowed'}={arg}")
+    return overrides
+
+
+def summarize(history: list[dict], test_acc: list[float]) -> dict:
+    """Last-epoch and best-val-epoch numbers, each key naming its split and epoch rule."""
+    val = [h["val_acc"] for h in history]
+    best = max(range(len(val)), key=lambda i: val[i])
+    return {"val_acc_last_epoch": val[-1], "test_acc_last_epoch": test_acc[-1],
+            "best_val_epoch": best + 1, "val_acc_best_epoch": val[best], "test_acc_at_best_val_epoch": test_acc[best],
+            "samples_seen": history[-1]["samples_seen"]}
+
+
+def run_distill(cfg: Config, out: Path) -> dict:
+    data, shards = load_run_inputs(cfg)
+    run = DistillationRun(cfg, shards, cfg.distill.seed, data)
+    cur = cfg.curriculum
+    print(f"distill: {cfg.distill.mode}, student {cfg.student.arch}, sampler {cur.sampler} "
+          f"(d={cur.difficulty}, f={cur.fraction}, stratify={cur.stratify}), {run.epochs} epochs")
+    test_acc = []
+    for _ in range(run.epochs):
+        s = run.epoch()
+        test_acc.append(run.evaluate("test")[0])  # reported only: no choice reads it
+        print(f"epoch {s.epoch:>3}/{run.epochs}  loss {s.loss:.4f}  train_acc(subset) {s.train_acc:6.2f}  "
+              f"val_acc {s.val_acc:6.2f}  subset {s.subset_size:>6}  seen {s.samples_seen:>8}  {s.seconds:.2f}s")
+    metrics = {**summarize(run.history, test_acc), "mode": cfg.distill.mode, "sampler": cur.sampler,
+               "val_acc_per_epoch": [h["val_acc"] for h in run.history], "test_acc_per_epoch": test_acc,
+               "epochs": run.history, "train_seconds": sum(h["seconds"] for h in run.history)}
+    line_plot(out / "learning_curve.png", {"val acc (%)": metrics["val_acc_per_epoch"], "test acc (%)": test_acc},
+              f"{cfg.distill.mode} / {cur.sampler}", "epoch", "accuracy (%)")
+    print(f"distill: val_acc (last epoch) {metrics['val_acc_last_epoch']:.2f} | test_acc (last epoch) "
+          f"{metrics['test_acc_last_epoch']:.2f} | test_acc at best-val epoch {metrics['best_val_epoch']}: "
+          f"{metrics['test_acc_at_best_val_epoch']:.2f} | samples seen {metrics['samples_seen']}")
+    return metrics

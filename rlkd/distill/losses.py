@@ -1,0 +1,121 @@
+"""KD losses, one small module each, picked by name from `LOSSES`.
+
+Every loss sees the same `Targets`: teacher probabilities at the run's
+temperature are computed once per epoch by the run (the teacher is fixed), so a
+KD step adds only a soft-target cross-entropy to a label-only step. Adding a
+loss means one class here plus one registry entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rlkd.config import DistillConfig
+
+
+@dataclass
+class Targets:
+    labels: torch.Tensor  # (B,)
+    teacher_logits: torch.Tensor  # (T, B, C) stored (calibrated) teacher logits
+    teacher_probs: torch.Tensor  # (T, B, C) softmax(teacher_logits / temperature)
+    temperature: float
+    epoch: int = 0  # 0-based, for warm-ups
+    teacher_weights: Optional[torch.Tensor] = None  # (B, T) per-sample weights over teachers
+
+
+def soft_cross_entropy(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * CE(p_t, softmax(s / T)): Hinton's KL up to the teacher entropy, which has no gradient."""
+    return temperature ** 2 * F.cross_entropy(student_logits / temperature, teacher_probs)
+
+
+class LabelLoss(nn.Module):
+    """Plain cross-entropy on labels: the label-only baseline."""
+
+    def __init__(self, cfg: DistillConfig):
+        super().__init__()
+
+    def forward(self, student_logits: torch.Tensor, t: Targets) -> torch.Tensor:
+        return F.cross_entropy(student_logits, t.labels)
+
+
+class HintonKD(nn.Module):
+    """alpha * CE(labels) + (1 - alpha) * T^2 * KL(p_t || p_s) at temperature T (Hinton et al. 2015)."""
+
+    def __init__(self, cfg: DistillConfig):
+        super().__init__()
+        self.alpha = cfg.alpha
+
+    def forward(self, student_logits: torch.Tensor, t: Targets) -> torch.Tensor:
+        kd = soft_cross_entropy(student_logits, t.teacher_probs[0], t.temperature)
+        if self.alpha == 0:
+            return kd
+        return self.alpha * F.cross_entropy(student_logits, t.labels) + (1 - self.alpha) * kd
+
+
+class DecoupledKD(nn.Module):
+    """DKD (Zhao et al. 2022): CE + warm-up * (alpha * TCKD + beta * NCKD).
+
+    TCKD is the KL between binary (target, non-target) distributions; NCKD the KL
+    between the distributions over the non-target classes only.
+    """
+
+    def __init__(self, cfg: DistillConfig):
+        super().__init__()
+        self.alpha, self.beta = cfg.dkd_alpha, cfg.dkd_beta
+        self.warmup, self.ce_weight = cfg.dkd_warmup, cfg.dkd_ce_weight
+
+    def forward(self, student_logits: torch.Tensor, t: Targets) -> torch.Tensor:
+        temp = t.temperature
+        gt = F.one_hot(t.labels, student_logits.shape[1]).bool()
+        p_s = F.softmax(student_logits / temp, dim=1)
+        p_t = t.teacher_probs[0]
+        b_s = torch.stack([(p_s * gt).sum(1), (p_s * ~gt).sum(1)], dim=1).clamp_min(1e-12)
+        b_t = torch.stack([(p_t * gt).sum(1), (p_t * ~gt).sum(1)], dim=1).clamp_min(1e-12)
+        tckd = (b_t * (b_t.log() - b_s.log())).sum(1).mean() * temp ** 2
+        masked_s = F.log_softmax(student_logits / temp - 1000.0 * gt, dim=1)
+        masked_t = F.softmax(t.teacher_logits[0] / temp - 1000.0 * gt, dim=1)
+        nckd = (masked_t * (masked_t.clamp_min(1e-12).log() - masked_s)).sum(1).mean() * temp ** 2
+        ramp = min((t.epoch + 1) / self.warmup, 1.0) if self.warmup > 0 else 1.0
+        return self.ce_weight * F.cross_entropy(student_logits, t.labels) + ramp * (self.alpha * tckd + self.beta * nckd)
+
+
+def equal_weights(teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Default teacher weighting: the plain average."""
+    n_teachers, batch = teacher_logits.shape[:2]
+    return torch.full((batch, n_teachers), 1.0 / n_teachers, device=teacher_logits.device)
+
+
+class MultiTeacherKD(nn.Module):
+    """alpha * CE + (1 - alpha) * T^2 * sum_t w_bt KL(p_t || p_s), per-sample weights over teachers.
+
+    Weights come from `Targets.teacher_weights` (e.g. a curriculum action) or
+    else from `weight_fn` (equal weights by default; the hook for learned ones).
+    """
+
+    def __init__(self, cfg: DistillConfig,
+                 weight_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = equal_weights):
+        super().__init__()
+        self.alpha, self.weight_fn = cfg.alpha, weight_fn
+
+    def forward(self, student_logits: torch.Tensor, t: Targets) -> torch.Tensor:
+        weights = t.teacher_weights if t.teacher_weights is not None else self.weight_fn(t.teacher_logits, t.labels)
+        mixed = torch.einsum("bt,tbc->bc", weights, t.teacher_probs)  # CE is linear in the target
+        kd = soft_cross_entropy(student_logits, mixed, t.temperature)
+        return self.alpha * F.cross_entropy(student_logits, t.labels) + (1 - self.alpha) * kd
+
+
+LOSSES: dict[str, type[nn.Module]] = {
+    "labels": LabelLoss,
+    "kd": HintonKD,
+    "dkd": DecoupledKD,
+    "multi_teacher": MultiTeacherKD,
+}
+
+
+def build_loss(cfg: DistillConfig) -> nn.Module:
+    return LOSSES[cfg.mode](cfg)

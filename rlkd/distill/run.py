@@ -1,0 +1,248 @@
+"""`DistillationRun`: one student, one run, one epoch at a time. Plain PyTorch, no Ray.
+
+Everything an epoch touches lives in tensors on the run's device (images,
+labels, stored views, teacher logits), so an epoch is index arithmetic plus the
+student's own forward and backward passes: no DataLoader, no teacher forward.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+
+from rlkd.config import Config
+from rlkd.data import DatasetSplits
+from rlkd.data.shards import TeacherShards
+from rlkd.data.views import render_view
+from rlkd.difficulty import Difficulty, combine, kl_difficulty
+from rlkd.distill.losses import Targets, build_loss
+from rlkd.distill.samplers import SamplerAction, sample_indices
+from rlkd.errors import CheckpointError, DataError, RlkdError
+from rlkd.models import build_model
+from rlkd.models.inference import accuracy, resolve_device
+
+
+class NonFiniteLossError(RlkdError):
+    """The loss became NaN or inf; the environment turns this into a terminal penalty."""
+
+    def __init__(self, epoch: int, value: float):
+        super().__init__(f"epoch {epoch}: the training loss is {value} (diverged); lower distill.lr or check the data")
+        self.epoch = epoch
+
+
+@dataclass
+class EpochStats:
+    epoch: int  # 1-based, the epoch just trained
+    loss: float  # mean training loss over the subset
+    train_acc: float  # % on the subset's views, during training
+    val_acc: float  # % on val after the epoch
+    subset_size: int
+    samples_seen: int  # total so far in this run
+    difficulty: float  # the action's target difficulty
+    fraction: float
+    temperature: float
+    subset_difficulty_mean: float  # D_sample of the chosen samples (before the epoch)
+    subset_difficulty_std: float
+    seconds: float
+
+
+class DistillationRun:
+    def __init__(self, cfg: Config, shards: TeacherShards, seed: int, data: DatasetSplits):
+        self.cfg, self.seed = cfg, seed
+        self.device = resolve_device(cfg.resources.device)
+        _check_inputs(shards, data)
+        dev = self.device
+        tr = shards.splits["train"]
+        self.images = data.train.images.to(dev)
+        self.labels = data.train.labels.to(dev)
+        self.views = tr.views.to(dev)  # (N, V, 5)
+        self.teacher_logits = tr.logits.to(dev)  # (T, N, V, C)
+        self.teacher_conf, self.teacher_entropy = tr.d_conf[:, 0].to(dev), tr.d_entropy[:, 0].to(dev)
+        self.eval_sets = {s: (data.split(s).images.to(dev), data.split(s).labels.to(dev)) for s in ("val", "test")}
+        self.rendered = self._prerender()
+        torch.manual_seed(seed)
+        st = cfg.student
+        self.student = build_model(st.arch, shards.num_classes, data.in_chans, st.pretrained,
+                                   image_size=data.image_size, pretrained_file=st.pretrained_file,
+                                   model_kwargs=st.model_kwargs).to(dev)
+        self._cuda = dev.type == "cuda"
+        if self._cuda and cfg.distill.channels_last:
+            self.student = self.student.to(memory_format=torch.channels_last)
+        with torch.no_grad():
+            width = self.student(self.images[:1]).shape[1]
+        if width != shards.num_classes:
+            raise CheckpointError(f"student {st.arch} outputs {width} classes but the shards hold {shards.num_classes}; "
+                                  f"check student.model_kwargs")
+        d = cfg.distill
+        params = self.student.parameters()
+        self.optimizer = (torch.optim.Adam(params, lr=d.lr, weight_decay=d.weight_decay) if d.optimizer == "adam"
+                          else torch.optim.SGD(params, lr=d.lr, momentum=0.9, weight_decay=d.weight_decay, nesterov=True))
+        self.loss_fn = build_loss(d)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.epoch_index = 0
+        self.samples_seen = 0
+        self.history: list[dict] = []
+        self._probs: tuple[float, torch.Tensor] | None = None
+        self.student_logits = self._full_pass()  # identity-view logits for D_kl
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def epochs(self) -> int:
+        return self.cfg.distill.epochs
+
+    @property
+    def num_views(self) -> int:
+        return self.views.shape[1]
+
+    def _prerender(self) -> Optional[torch.Tensor]:
+        """All stored views rendered once, when they fit in `distill.prerender_mb`; else per batch."""
+        n, v = self.views.shape[:2]
+        if v == 1 and bool((self.views[:, 0, 2] == self.images.shape[2]).all()):
+            return self.images[:, None]  # identity only: the images themselves, no copy
+        if n * v * self.images[0].numel() > self.cfg.distill.prerender_mb * 2 ** 20:
+            return None
+        return torch.stack([render_view(self.images, self.views[:, k]) for k in range(v)], dim=1)
+
+    def _batch_images(self, idx: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+        if self.rendered is not None:
+            return self.rendered[idx, view]
+        return render_view(self.images[idx], self.views[idx, view])
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._cuda and self.cfg.distill.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self._cuda and self.cfg.distill.amp):
+            return self.student(x).float()
+
+    @torch.no_grad()
+    def _logits(self, images: torch.Tensor, batch: int = 1024) -> torch.Tensor:
+        self.student.eval()
+        out = torch.cat([self._forward(images[i:i + batch]) for i in range(0, len(images), batch)])
+        self.student.train()
+        return out
+
+    def _full_pass(self) -> torch.Tensor:
+        return self._logits(self.rendered[:, 0] if self.rendered is not None else self.images)
+
+    def _teacher_probs(self, temperature: float) -> torch.Tensor:
+        """softmax(teacher / T) for every stored row, recomputed only when T changes."""
+        if self._probs is None or self._probs[0] != temperature:
+            self._probs = (temperature, torch.softmax(self.teacher_logits / temperature, dim=-1))
+        return self._probs[1]
+
+    def _lr(self, progress: float) -> float:
+        """Cosine decay over the whole run, per step: a pure function of progress, nothing to checkpoint."""
+        return self.cfg.distill.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    # ------------------------------------------------------------------ public
+    def difficulty(self) -> Difficulty:
+        """Seed difficulty of every training sample (identity view) under the current student."""
+        d_kl = kl_difficulty(self.teacher_logits[0, :, 0], self.student_logits)
+        return Difficulty(self.teacher_conf, self.teacher_entropy, d_kl, combine(self.teacher_conf, self.teacher_entropy, d_kl))
+
+    def epoch(self, difficulty: Optional[float] = None, fraction: Optional[float] = None,
+              temperature: Optional[float] = None, teacher_weights: Optional[torch.Tensor] = None,
+              sampler: Optional[str] = None) -> EpochStats:
+        """Train one epoch on the sampler's subset for this action; evaluate on val."""
+        if self.epoch_index >= self.epochs:
+            raise RlkdError(f"the run has finished its {self.epochs} epochs")
+        start = time.perf_counter()
+        cur, dc = self.cfg.curriculum, self.cfg.distill
+        action = SamplerAction(cur.difficulty if difficulty is None else float(difficulty),
+                               cur.fraction if fraction is None else float(fraction), self.epoch_index / self.epochs)
+        temp = dc.temperature if temperature is None else float(temperature)
+        d_sample = self.difficulty().d_sample
+        idx = sample_indices(sampler or cur.sampler, d_sample, self.labels, action, cur, self.gen).to(self.device)
+        order = idx[torch.randperm(len(idx), generator=self.gen).to(self.device)]
+        views = torch.randint(self.num_views, (len(order),), generator=self.gen).to(self.device)
+        probs = self._teacher_probs(temp)
+        weights = None if teacher_weights is None else torch.as_tensor(teacher_weights, dtype=torch.float32,
+                                                                       device=self.device)
+        bs = dc.batch_size
+        n_batches = math.ceil(len(order) / bs)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        train_pass = cur.kl_refresh == "train_pass"
+        for i in range(n_batches):
+            b, v = order[i * bs:(i + 1) * bs], views[i * bs:(i + 1) * bs]
+            for group in self.optimizer.param_groups:
+                group["lr"] = self._lr((self.epoch_index + i / n_batches) / self.epochs)
+            out = self._forward(self._batch_images(b, v))
+            w = None if weights is None else weights.expand(len(b), -1)
+            loss = self.loss_fn(out, Targets(self.labels[b], self.teacher_logits[:, b, v], probs[:, b, v], temp,
+                                             self.epoch_index, w))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loss_sum += loss.detach() * len(b)
+            correct += (out.detach().argmax(1) == self.labels[b]).sum()
+            if train_pass:
+                self.student_logits[b] = out.detach()
+        mean_loss = (loss_sum / len(order)).item()
+        self.epoch_index += 1
+        if not math.isfinite(mean_loss):
+            raise NonFiniteLossError(self.epoch_index, mean_loss)
+        if not train_pass or self.epoch_index % cur.full_pass_every == 0:
+            self.student_logits = self._full_pass()
+        self.samples_seen += len(order)
+        chosen = d_sample[idx]
+        stats = EpochStats(self.epoch_index, mean_loss, 100.0 * correct.item() / len(order), self.evaluate("val")[0],
+                           len(order), self.samples_seen, action.difficulty, action.fraction, temp,
+                           chosen.mean().item(), chosen.std().item() if len(chosen) > 1 else 0.0,
+                           time.perf_counter() - start)
+        self.history.append(asdict(stats))
+        return stats
+
+    def evaluate(self, split: str) -> tuple[float, float]:
+        """(accuracy %, mean CE loss) of the student on `split` (val or test)."""
+        if split not in self.eval_sets:
+            raise ValueError(f"evaluate takes 'val' or 'test', got {split!r}")
+        images, labels = self.eval_sets[split]
+        logits = self._logits(images)
+        return accuracy(logits, labels), torch.nn.functional.cross_entropy(logits, labels).item()
+
+    def observe(self) -> dict[str, float]:
+        """The training state an environment exposes (all in [0, 1] except the loss)."""
+        d = self.difficulty().d_sample
+        q = torch.quantile(d.double(), torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64, device=d.device))
+        last = self.history[-1] if self.history else None
+        agree = (self.student_logits.argmax(1) == self.teacher_logits[0, :, 0].argmax(1)).float().mean().item()
+        return {
+            "val_acc": (last["val_acc"] if last else 0.0) / 100.0,
+            "train_loss": last["loss"] if last else float("nan"),
+            "difficulty_q10": q[0].item(), "difficulty_q50": q[1].item(), "difficulty_q90": q[2].item(),
+            "agreement": agree,
+            "progress": self.epoch_index / self.epochs,
+            "last_fraction": last["fraction"] if last else 0.0,
+        }
+
+    def state_dict(self) -> dict:
+        return {"student": self.student.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "epoch_index": self.epoch_index, "samples_seen": self.samples_seen,
+                "student_logits": self.student_logits.clone(), "history": list(self.history)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.student.load_state_dict(state["student"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch_index, self.samples_seen = state["epoch_index"], state["samples_seen"]
+        self.student_logits = state["student_logits"].to(self.device)
+        self.history = list(state["history"])
+
+
+def _check_inputs(shards: TeacherShards, data: DatasetSplits) -> None:
+    """The shards must have been made from exactly this data set."""
+    for split in ("train", "val", "test"):
+        want = data.split(split).fingerprint
+        got = shards.manifest["data"]["splits"][split]["fingerprint"]
+        if got != want:
+            raise DataError(f"shards were made from another data set or split ({split} fingerprint {got[:12]}… vs "
+                            f"{want[:12]}…); run `rlkd precompute` for this config")
+    if shards.num_classes != data.num_classes:
+        raise DataError(f"shards hold {shards.num_classes} classes, the data {data.num_classes}")

@@ -1,0 +1,131 @@
+"""Curriculum samplers: pure functions (difficulty, labels, action, settings, generator) -> indices.
+
+Every difficulty-based sampler ranks samples **within each class** by default
+(`stratify: true`): ranked over the whole set, the easiest 30% of digits held
+no sample of 6 of 10 classes (CALIBRATION.md). `stratify: false` ranks over the
+whole set, as the seed did.
+
+Sizes: a sampler with fraction f takes round(f * n_c) samples of each class c
+(at least 1), so a subset is never empty: its minimum size is the number of
+classes present (one sample of the whole set when unstratified).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from rlkd.config import CurriculumConfig
+
+
+@dataclass(frozen=True)
+class SamplerAction:
+    difficulty: float  # target difficulty in [0, 1]
+    fraction: float  # share of the training set in (0, 1]
+    progress: float  # epoch / epochs in [0, 1): schedules move with it
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.difficulty <= 1.0:
+            raise ValueError(f"difficulty must be in [0, 1], got {self.difficulty}")
+        if not 0.0 < self.fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
+
+
+def subset_size(n: int, fraction: float) -> int:
+    return min(n, max(1, round(fraction * n)))
+
+
+def rank01(values: torch.Tensor) -> torch.Tensor:
+    """Rank of each value scaled to [0, 1] (0 = easiest); ties broken by position, deterministically."""
+    n = len(values)
+    ranks = torch.empty(n, dtype=torch.float64)
+    ranks[torch.argsort(values, stable=True)] = torch.arange(n, dtype=torch.float64)
+    return ranks / max(n - 1, 1)
+
+
+def _nearest(d: torch.Tensor, target: float, m: int) -> torch.Tensor:
+    """The m samples whose difficulty rank is nearest `target`: a window of ranks, clipped at the ends."""
+    return torch.argsort((rank01(d) - target).abs(), stable=True)[:m]
+
+
+def _weighted(weights: torch.Tensor, m: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.multinomial(weights.double().clamp_min(1e-12), m, replacement=False, generator=gen)
+
+
+# each "within" function picks m positions out of one group's difficulties d
+def _adaptive(d, m, a, cfg, gen):
+    return _nearest(d, a.difficulty, m)
+
+
+def _threshold(d, m, a, cfg, gen):
+    below = torch.nonzero(d <= a.difficulty).squeeze(1)
+    return below if len(below) else torch.argsort(d, stable=True)[:1]
+
+
+def _easy_to_hard(d, m, a, cfg, gen):
+    """Weights centred on a target that moves from easy to hard with training progress."""
+    return _weighted(torch.exp(-(rank01(d) - a.progress).abs() / 0.2), m, gen)
+
+
+def _hard_mining(d, m, a, cfg, gen):
+    """Weights rising with difficulty rank; the action sets how sharply (0: uniform, 1: hardest only)."""
+    return _weighted(rank01(d) ** (8.0 * a.difficulty) + 1e-3, m, gen)
+
+
+def _mixed(d, m, a, cfg, gen):
+    """Half the window nearest the target, half drawn uniformly from the rest."""
+    core = _nearest(d, a.difficulty, (m + 1) // 2)
+    rest = torch.ones(len(d), dtype=torch.float64)
+    rest[core] = 0
+    extra = _weighted(rest, min(m - len(core), int(rest.sum())), gen) if m > len(core) else core[:0]
+    return torch.cat([core, extra])
+
+
+PACING: dict[str, Callable[[float, float], float]] = {
+    "linear": lambda p, s: s + (1 - s) * p,
+    "root": lambda p, s: s + (1 - s) * math.sqrt(p),
+    "geometric": lambda p, s: min(1.0, s * (1 / s) ** p),
+}
+
+
+def _pacing(d, m, a, cfg, gen):
+    """The easiest g(progress) share, g growing from pacing_start to 1 (m is ignored: the schedule sets size)."""
+    share = PACING[cfg.pacing](a.progress, cfg.pacing_start)
+    return torch.argsort(d, stable=True)[:subset_size(len(d), share)]
+
+
+def _anti(d, m, a, cfg, gen):
+    """Hard to easy: the window's target moves from the hardest end down as training progresses."""
+    return _nearest(d, 1.0 - a.progress, m)
+
+
+def _random(d, m, a, cfg, gen):
+    """A uniform subset of the same size: the control that shows whether difficulty matters."""
+    return torch.randperm(len(d), generator=gen)[:m]
+
+
+def _full(d, m, a, cfg, gen):
+    return torch.arange(len(d))
+
+
+SAMPLERS: dict[str, Callable] = {
+    "full": _full, "adaptive": _adaptive, "threshold": _threshold, "easy_to_hard": _easy_to_hard,
+    "hard_mining": _hard_mining, "mixed": _mixed, "pacing": _pacing, "anti": _anti, "random": _random,
+}
+
+
+def sample_indices(name: str, difficulty: torch.Tensor, labels: torch.Tensor, action: SamplerAction,
+                   cfg: CurriculumConfig, gen: torch.Generator) -> torch.Tensor:
+    """Sorted training indices for one epoch; within each class unless `cfg.stratify` is false."""
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
+    pick = SAMPLERS[name]
+    difficulty = difficulty.detach().cpu().double()
+    labels = labels.cpu()
+    groups = [torch.nonzero(labels == c).squeeze(1) for c in torch.unique(labels)] if cfg.stratify \
+        else [torch.arange(len(labels))]
+    chosen = [g[pick(difficulty[g], subset_size(len(g), action.fraction), action, cfg, gen)] for g in groups]
+    return torch.sort(torch.cat(chosen)).values
