@@ -6,3 +6,8 @@ from rlkd.difficulty import sample_difficulty  # noqa: E402
 from rlkd.distill.run import DistillationRun  # noqa: E402
 
 __all__ = ["DistillationRun", "__version__", "sample_difficulty"]
+
+from rlkd.env.curriculum_env import CurriculumEnv  # noqa: E402
+from rlkd.env.reward import curriculum_reward  # noqa: E402
+
+__all__ += ["CurriculumEnv", "curriculum_reward"]

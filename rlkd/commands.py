@@ -17,6 +17,9 @@ from typing import Callable
 from rlkd.config import Config, config_to_dict, save_config
 from rlkd.distill.command import curriculum_overrides, run_distill
 from rlkd.precompute.run import SHARDS_DIR, run_precompute
+from rlkd.reports.apply import run_apply
+from rlkd.reports.evaluate import run_evaluate
+from rlkd.rl.ppo import train_ppo
 from rlkd.teacher.stage import TEACHER_FILE, run_teacher
 
 
@@ -56,6 +59,29 @@ COMMANDS: dict[str, Command] = {
         options=(("mode", "labels | kd | dkd | multi_teacher (sets distill.mode)", lambda v: [f"distill.mode={v}"]),
                  ("curriculum", "NAME[:ARG], e.g. adaptive:0.3, pacing:root, random:0.7 (sets curriculum.*)",
                   curriculum_overrides)),
+    ),
+    "train": Command(
+        "train", train_ppo,
+        "learn a curriculum policy with RLlib PPO; checkpoints under OUT/checkpoints, OUT/checkpoint -> the last",
+        wire=lambda out: [f"ppo.checkpoint={out / 'checkpoint'}"],
+        outputs=("checkpoint",),
+        options=(("resume", "continue from this checkpoint, iteration count intact (sets ppo.resume)",
+                  lambda v: [f"ppo.resume={v}"]),),
+    ),
+    "apply": Command(
+        "apply", run_apply,
+        "one full run where a trained policy picks every epoch's action; trajectory + test accuracy",
+        outputs=("trajectory.png",),
+        options=(("checkpoint", "policy checkpoint from `rlkd train` (sets ppo.checkpoint)",
+                  lambda v: [f"ppo.checkpoint={v}"]),),
+    ),
+    "evaluate": Command(
+        "evaluate", run_evaluate,
+        "the policy and every baseline on the same seeds; report.md with test accuracy and PNGs",
+        outputs=("report.md",),
+        options=(("checkpoint", "policy checkpoint from `rlkd train` (sets ppo.checkpoint)",
+                  lambda v: [f"ppo.checkpoint={v}"]),
+                 ("seeds", "number of seeds per method (sets env.eval_seeds)", lambda v: [f"env.eval_seeds={v}"])),
     ),
 }
 

@@ -57,10 +57,6 @@ class HFConfig:
     image_column: str = "image"
     label_column: str = "label"
 
-    def validate(self, path: str) -> None:
-        _check((self.name is None) != (self.path is None), f"{path}.name/{path}.path",
-               (self.name, self.path), "exactly one of name (hub id) or path (local folder)")
-
 
 @dataclass
 class ImageFolderConfig:
@@ -101,7 +97,8 @@ class DataConfig:
             _check(self.imagefolder.root is not None, f"{path}.imagefolder.root", None,
                    "a directory path when data.source is imagefolder")
         if self.source == "hf":
-            self.hf.validate(f"{path}.hf")
+            _check((self.hf.name is None) != (self.hf.path is None), f"{path}.hf.name/{path}.hf.path",
+                   (self.hf.name, self.hf.path), "exactly one of name (hub id) or path (local folder)")
 
 
 @dataclass
@@ -201,8 +198,28 @@ class CurriculumConfig:
 
 @dataclass
 class EnvConfig:
-    epochs: int = 10
+    """The gymnasium environment: episode = one run of distill.epochs epochs, step = one epoch."""
+
+    sampler: str = "adaptive"  # the sampler the action's difficulty drives
     action: Literal["continuous", "discrete"] = "continuous"
+    difficulty_bins: int = 5  # discrete: difficulty = bin / (bins - 1)
+    control_temperature: bool = False  # extra action dimension: KD temperature
+    temperature_range: list = field(default_factory=lambda: [1.0, 8.0])
+    control_fraction: bool = True  # extra action dimension: subset fraction (lets a policy use all data)
+    min_fraction: float = 0.3
+    control_teacher_weights: bool = False  # one extra dimension per teacher (multi-teacher KD)
+    divergence_penalty: float = -10.0  # reward when the run diverges; the episode ends there
+    seed: int = 0  # base seed of the episodes' runs
+    eval_seeds: int = 5  # runs per method in `rlkd evaluate`
+
+    def validate(self, path: str) -> None:
+        _check(self.difficulty_bins >= 2, f"{path}.difficulty_bins", self.difficulty_bins, "an integer >= 2")
+        tr = self.temperature_range
+        _check(len(tr) == 2 and 0 < tr[0] < tr[1], f"{path}.temperature_range", tr, "[low, high] with 0 < low < high")
+        _check(0.0 < self.min_fraction <= 1.0, f"{path}.min_fraction", self.min_fraction, "a float in (0, 1]")
+        extra = self.control_temperature or self.control_fraction or self.control_teacher_weights
+        _check(self.action == "continuous" or not extra, f"{path}.action", self.action,
+               "continuous when control_temperature / control_fraction / control_teacher_weights are on")
 
 
 @dataclass
@@ -221,17 +238,28 @@ class RewardConfig:
 
 @dataclass
 class PPOConfig:
-    iterations: int = 2
+    """RLlib PPO (new API stack). One env step is one epoch, so batches are counted in epochs."""
+
+    iterations: int = 5
     lr: float = 3e-4
     gamma: float = 0.99
     lambda_: float = 0.95
     clip_param: float = 0.2
     entropy_coeff: float = 0.0
+    vf_loss_coeff: float = 1.0
     num_epochs: int = 10
-    minibatch_size: int = 32
-    train_batch_size: int = 100
-    checkpoint_every: int = 1
+    minibatch_size: int = 40
+    episodes_per_batch: int = 2  # train batch = this many whole episodes (RLlib samples whole episodes)
+    checkpoint_every: int = 1  # iterations
     hidden: list = field(default_factory=lambda: [64, 64])
+    seed: int = 0
+    checkpoint: Optional[str] = None  # policy checkpoint for apply / evaluate (set by the train stage)
+    resume: Optional[str] = None  # continue training from this checkpoint, iteration count intact
+
+    def validate(self, path: str) -> None:
+        _check(self.iterations >= 1, f"{path}.iterations", self.iterations, "an integer >= 1")
+        _check(self.episodes_per_batch >= 1, f"{path}.episodes_per_batch", self.episodes_per_batch, "an integer >= 1")
+        _check(self.checkpoint_every >= 1, f"{path}.checkpoint_every", self.checkpoint_every, "an integer >= 1")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from rlkd.commands import COMMANDS, already_done, execute
 from rlkd.config import load_config
 from rlkd.errors import ConfigError
 
-PIPELINE: tuple[str, ...] = ("teacher", "precompute", "distill")
+PIPELINE: tuple[str, ...] = ("teacher", "precompute", "distill", "train", "evaluate")
 
 
 def select_stages(stage: str) -> list[str]:

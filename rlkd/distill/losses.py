@@ -20,9 +20,11 @@ from rlkd.config import DistillConfig
 
 @dataclass
 class Targets:
+    """What a loss may read for one batch. The run fills only the teacher fields a loss lists in `needs`."""
+
     labels: torch.Tensor  # (B,)
-    teacher_logits: torch.Tensor  # (T, B, C) stored (calibrated) teacher logits
-    teacher_probs: torch.Tensor  # (T, B, C) softmax(teacher_logits / temperature)
+    teacher_logits: Optional[torch.Tensor]  # (T, B, C) stored (calibrated) teacher logits
+    teacher_probs: Optional[torch.Tensor]  # (T, B, C) softmax(teacher_logits / temperature)
     temperature: float
     epoch: int = 0  # 0-based, for warm-ups
     teacher_weights: Optional[torch.Tensor] = None  # (B, T) per-sample weights over teachers
@@ -36,6 +38,8 @@ def soft_cross_entropy(student_logits: torch.Tensor, teacher_probs: torch.Tensor
 class LabelLoss(nn.Module):
     """Plain cross-entropy on labels: the label-only baseline."""
 
+    needs: tuple[str, ...] = ()
+
     def __init__(self, cfg: DistillConfig):
         super().__init__()
 
@@ -45,6 +49,8 @@ class LabelLoss(nn.Module):
 
 class HintonKD(nn.Module):
     """alpha * CE(labels) + (1 - alpha) * T^2 * KL(p_t || p_s) at temperature T (Hinton et al. 2015)."""
+
+    needs = ("teacher_probs",)
 
     def __init__(self, cfg: DistillConfig):
         super().__init__()
@@ -63,6 +69,8 @@ class DecoupledKD(nn.Module):
     TCKD is the KL between binary (target, non-target) distributions; NCKD the KL
     between the distributions over the non-target classes only.
     """
+
+    needs = ("teacher_logits", "teacher_probs")
 
     def __init__(self, cfg: DistillConfig):
         super().__init__()
@@ -96,6 +104,8 @@ class MultiTeacherKD(nn.Module):
     Weights come from `Targets.teacher_weights` (e.g. a curriculum action) or
     else from `weight_fn` (equal weights by default; the hook for learned ones).
     """
+
+    needs = ("teacher_logits", "teacher_probs")
 
     def __init__(self, cfg: DistillConfig,
                  weight_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = equal_weights):

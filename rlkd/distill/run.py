@@ -72,15 +72,17 @@ class DistillationRun:
         self._cuda = dev.type == "cuda"
         if self._cuda and cfg.distill.channels_last:
             self.student = self.student.to(memory_format=torch.channels_last)
-        with torch.no_grad():
-            width = self.student(self.images[:1]).shape[1]
+        width = self._logits(self.images[:2]).shape[1]
         if width != shards.num_classes:
             raise CheckpointError(f"student {st.arch} outputs {width} classes but the shards hold {shards.num_classes}; "
                                   f"check student.model_kwargs")
         d = cfg.distill
         params = self.student.parameters()
-        self.optimizer = (torch.optim.Adam(params, lr=d.lr, weight_decay=d.weight_decay) if d.optimizer == "adam"
-                          else torch.optim.SGD(params, lr=d.lr, momentum=0.9, weight_decay=d.weight_decay, nesterov=True))
+        # fused kernels: one op per step instead of several per parameter (per-op overhead rules small students)
+        self.optimizer = (torch.optim.Adam(params, lr=d.lr, weight_decay=d.weight_decay, fused=True)
+                          if d.optimizer == "adam" else
+                          torch.optim.SGD(params, lr=d.lr, momentum=0.9, weight_decay=d.weight_decay, nesterov=True,
+                                          fused=True))
         self.loss_fn = build_loss(d)
         self.gen = torch.Generator().manual_seed(seed)
         self.epoch_index = 0
@@ -159,22 +161,26 @@ class DistillationRun:
         idx = sample_indices(sampler or cur.sampler, d_sample, self.labels, action, cur, self.gen).to(self.device)
         order = idx[torch.randperm(len(idx), generator=self.gen).to(self.device)]
         views = torch.randint(self.num_views, (len(order),), generator=self.gen).to(self.device)
-        probs = self._teacher_probs(temp)
+        needs = getattr(self.loss_fn, "needs", ("teacher_logits", "teacher_probs"))
+        table = {"teacher_probs": self._teacher_probs(temp).flatten(1, 2) if "teacher_probs" in needs else None,
+                 "teacher_logits": self.teacher_logits.flatten(1, 2) if "teacher_logits" in needs else None}
         weights = None if teacher_weights is None else torch.as_tensor(teacher_weights, dtype=torch.float32,
                                                                        device=self.device)
-        bs = dc.batch_size
-        n_batches = math.ceil(len(order) / bs)
+        bounds = batch_bounds(len(order), dc.batch_size)
+        n_batches = len(bounds) - 1
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         train_pass = cur.kl_refresh == "train_pass"
         for i in range(n_batches):
-            b, v = order[i * bs:(i + 1) * bs], views[i * bs:(i + 1) * bs]
+            b, v = order[bounds[i]:bounds[i + 1]], views[bounds[i]:bounds[i + 1]]
             for group in self.optimizer.param_groups:
                 group["lr"] = self._lr((self.epoch_index + i / n_batches) / self.epochs)
             out = self._forward(self._batch_images(b, v))
+            rows = b * self.num_views + v  # (sample, view) -> row of the flattened (T, N*V, C) tables
+            teacher = {k: None if t is None else t.index_select(1, rows) for k, t in table.items()}
             w = None if weights is None else weights.expand(len(b), -1)
-            loss = self.loss_fn(out, Targets(self.labels[b], self.teacher_logits[:, b, v], probs[:, b, v], temp,
-                                             self.epoch_index, w))
+            loss = self.loss_fn(out, Targets(self.labels[b], teacher["teacher_logits"], teacher["teacher_probs"],
+                                             temp, self.epoch_index, w))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -234,6 +240,14 @@ class DistillationRun:
         self.epoch_index, self.samples_seen = state["epoch_index"], state["samples_seen"]
         self.student_logits = state["student_logits"].to(self.device)
         self.history = list(state["history"])
+
+
+def batch_bounds(n: int, batch_size: int) -> list[int]:
+    """Batch start offsets plus n; a last batch of one sample joins the one before (BatchNorm needs two)."""
+    bounds = list(range(0, n, batch_size)) + [n]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+        del bounds[-2]
+    return bounds
 
 
 def _check_inputs(shards: TeacherShards, data: DatasetSplits) -> None:

@@ -1,0 +1,1 @@
+"""Curriculum policies: fixed schedules (baselines) and the interface a learned policy implements."""

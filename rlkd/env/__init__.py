@@ -1,0 +1,6 @@
+"""The gymnasium environment and the seed reward (plain gymnasium: no Ray here)."""
+
+from rlkd.env.curriculum_env import OBS_KEYS, CurriculumEnv, EpochStepper, encode_observation, env_config_for
+from rlkd.env.reward import curriculum_reward
+
+__all__ = ["OBS_KEYS", "CurriculumEnv", "EpochStepper", "curriculum_reward", "encode_observation", "env_config_for"]

@@ -1,0 +1,115 @@
+"""`CurriculumEnv`: one distillation run is one episode, one epoch is one step.
+
+Plain gymnasium, nothing from Ray, so any RL library can drive it. The action
+is applied to the epoch of the same `step` call and the reward is computed from
+that epoch (the seed applied it one epoch late and credited the wrong action).
+
+Observation (Box of 8 floats in [0, 1]), after the last epoch trained:
+    0 val_acc           val accuracy / 100 (0 before the first epoch)
+    1 train_loss        l / (1 + l) of the mean training loss (0 before the first epoch)
+    2-4 difficulty_q10/q50/q90   quantiles of D_sample under the current student
+    5 agreement         share of train samples where student and teacher argmax agree
+    6 progress          epochs done / epochs
+    7 last_fraction     share of the training set the last epoch used
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import gymnasium as gym
+import numpy as np
+
+from rlkd.config import Config, config_from_dict, config_to_dict
+from rlkd.curriculum.actions import EpochAction, action_dims, decode_action
+from rlkd.data import DatasetSplits
+from rlkd.data.shards import TeacherShards
+from rlkd.distill.inputs import load_run_inputs
+from rlkd.distill.run import DistillationRun, NonFiniteLossError
+from rlkd.env.reward import curriculum_reward
+
+OBS_KEYS = ("val_acc", "train_loss", "difficulty_q10", "difficulty_q50", "difficulty_q90", "agreement", "progress",
+            "last_fraction")
+
+_INPUTS: dict[str, tuple[DatasetSplits, TeacherShards]] = {}
+
+
+def shared_inputs(cfg: Config) -> tuple[DatasetSplits, TeacherShards]:
+    """Data and shards, loaded once per process and shared by every env (and every reset) in it."""
+    key = f"{cfg.data}|{cfg.teacher.checkpoint}|{cfg.teacher.additional}"
+    if key not in _INPUTS:
+        _INPUTS[key] = load_run_inputs(cfg)
+    return _INPUTS[key]
+
+
+def encode_observation(obs: dict[str, float]) -> np.ndarray:
+    loss = obs["train_loss"]
+    values = dict(obs, train_loss=0.0 if not math.isfinite(loss) else loss / (1.0 + loss))
+    return np.clip(np.array([values[k] for k in OBS_KEYS], dtype=np.float32), 0.0, 1.0)
+
+
+class EpochStepper:
+    """Applies one EpochAction to a run and scores it with the seed reward: shared by the env and `apply`."""
+
+    def __init__(self, cfg: Config, run: DistillationRun):
+        self.cfg, self.run = cfg, run
+        self.prev_acc, self.prev_loss = 0.0, float("nan")
+
+    def step(self, action: EpochAction) -> tuple[float, bool, dict]:
+        """(reward, diverged, info) for one epoch trained with `action`."""
+        epoch = self.run.epoch_index
+        try:
+            stats = self.run.epoch(**action.as_epoch_kwargs())
+        except NonFiniteLossError as exc:
+            return self.cfg.env.divergence_penalty, True, {"diverged": True, "epoch": exc.epoch}
+        reward = curriculum_reward(stats.val_acc, self.prev_acc, stats.loss, self.prev_loss, epoch, self.run.epochs,
+                                   self.cfg.reward)
+        self.prev_acc, self.prev_loss = stats.val_acc, stats.loss
+        info = {"val_acc": stats.val_acc, "train_loss": stats.loss, "subset_size": stats.subset_size,
+                "samples_seen": stats.samples_seen, "difficulty": stats.difficulty, "fraction": stats.fraction,
+                "temperature": stats.temperature, "subset_difficulty_mean": stats.subset_difficulty_mean,
+                "epoch": stats.epoch, "reward": reward, "diverged": False}
+        return reward, False, info
+
+
+class CurriculumEnv(gym.Env):
+    """env_config: {"config": <rlkd config as a dict>} (what `config_to_dict` returns)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, env_config: Optional[dict] = None):
+        env_config = dict(env_config or {})
+        raw = env_config.get("config")
+        self.cfg = config_from_dict(raw) if isinstance(raw, dict) else (raw or config_from_dict({}))
+        self.data, self.shards = shared_inputs(self.cfg)
+        self.num_teachers = self.shards.num_teachers
+        env = self.cfg.env
+        if env.action == "discrete":
+            self.action_space = gym.spaces.Discrete(env.difficulty_bins)
+        else:
+            dims = len(action_dims(env, self.num_teachers))
+            self.action_space = gym.spaces.Box(0.0, 1.0, shape=(dims,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(len(OBS_KEYS),), dtype=np.float32)
+        self.run: Optional[DistillationRun] = None
+        self.stepper: Optional[EpochStepper] = None
+
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        run_seed = int(self.np_random.integers(0, 2 ** 31 - 1)) + self.cfg.env.seed
+        self.run = DistillationRun(self.cfg, self.shards, run_seed, self.data)
+        self.stepper = EpochStepper(self.cfg, self.run)
+        return encode_observation(self.run.observe()), {"run_seed": run_seed}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self.run is None:
+            raise RuntimeError("call reset() before step()")
+        epoch_action = decode_action(action, self.cfg.env, self.num_teachers)
+        reward, diverged, info = self.stepper.step(epoch_action)
+        terminated = diverged or self.run.epoch_index >= self.run.epochs
+        return encode_observation(self.run.observe()), float(reward), terminated, False, info
+
+
+def env_config_for(cfg: Config) -> dict:
+    """The plain-dict env_config RLlib ships to remote env runners."""
+    return {"config": config_to_dict(cfg)}

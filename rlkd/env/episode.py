@@ -1,0 +1,29 @@
+"""Drive one full run with any curriculum policy, step by step, exactly as the env does."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from rlkd.config import Config
+from rlkd.data import DatasetSplits
+from rlkd.data.shards import TeacherShards
+from rlkd.distill.run import DistillationRun
+from rlkd.env.curriculum_env import EpochStepper, encode_observation
+
+
+def run_policy(cfg: Config, policy, seed: int, data: DatasetSplits, shards: TeacherShards) -> dict:
+    """Trajectory (action, subset stats, val accuracy, reward per epoch) and the final **test** accuracy."""
+    run = DistillationRun(cfg, shards, seed, data)
+    stepper = EpochStepper(cfg, run)
+    obs = encode_observation(run.observe())
+    rows = []
+    for epoch in range(run.epochs):
+        action = policy.act(obs, epoch, run.epochs)
+        reward, diverged, info = stepper.step(action)
+        rows.append({**info, "action": asdict(action)})
+        if diverged:
+            break
+        obs = encode_observation(run.observe())
+    return {"seed": seed, "trajectory": rows, "test_acc_last_epoch": run.evaluate("test")[0],
+            "val_acc_last_epoch": rows[-1].get("val_acc"), "samples_seen": run.samples_seen,
+            "return": sum(r["reward"] for r in rows)}

@@ -1,0 +1,40 @@
+"""`rlkd apply`: one full distillation run where a trained policy picks every epoch's action."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rlkd.config import Config
+from rlkd.curriculum.policies import load_policy
+from rlkd.distill.inputs import load_run_inputs
+from rlkd.env.episode import run_policy
+from rlkd.errors import ConfigError
+from rlkd.reports.plots import line_plot
+
+
+def policy_checkpoint(cfg: Config) -> str:
+    if cfg.ppo.checkpoint is None:
+        raise ConfigError("ppo.checkpoint: not set; pass --checkpoint runs/.../train/checkpoint "
+                          "(written by `rlkd train`)")
+    return cfg.ppo.checkpoint
+
+
+def run_apply(cfg: Config, out: Path) -> dict:
+    policy = load_policy(policy_checkpoint(cfg))
+    data, shards = load_run_inputs(cfg)
+    result = run_policy(cfg, policy, cfg.distill.seed, data, shards)
+    for row in result["trajectory"]:
+        print(f"epoch {row.get('epoch', '?'):>3}  difficulty {row['action']['difficulty']:.3f}  "
+              f"fraction {row.get('fraction', float('nan')):.2f}  subset {row.get('subset_size', 0):>6}  "
+              f"val_acc {row.get('val_acc', float('nan')):6.2f}  reward {row['reward']:7.3f}")
+    (out / "trajectory.json").write_text(json.dumps(result["trajectory"], indent=2))
+    traj = result["trajectory"]
+    line_plot(out / "trajectory.png", {"difficulty (action)": [r["action"]["difficulty"] for r in traj],
+                                       "fraction": [r.get("fraction", float("nan")) for r in traj],
+                                       "val acc / 100": [r.get("val_acc", float("nan")) / 100 for r in traj]},
+              "policy trajectory", "epoch", "value")
+    print(f"apply: test_acc (last epoch) {result['test_acc_last_epoch']:.2f} | val_acc (last epoch) "
+          f"{result['val_acc_last_epoch']:.2f} | return {result['return']:.2f} | samples seen {result['samples_seen']}")
+    return {"test_acc_last_epoch": result["test_acc_last_epoch"], "val_acc_last_epoch": result["val_acc_last_epoch"],
+            "return": result["return"], "samples_seen": result["samples_seen"], "checkpoint": cfg.ppo.checkpoint}
