@@ -32,6 +32,8 @@ class Command:
     wire: Callable[[Path], list[str]] = lambda out: []
     # files whose presence (with a matching config) means the command already ran
     outputs: tuple[str, ...] = ()
+    # config sections the outputs depend on: a change elsewhere (e.g. ppo) does not redo this stage
+    depends: tuple[str, ...] = ("data", "teacher", "student", "distill", "curriculum", "env", "reward", "ppo")
     # boolean command-line flags (name -> help), passed to run as keyword arguments
     flags: tuple[tuple[str, str], ...] = ()
     # string options (name, help, to_overrides): shorthands for config keys, e.g. --mode kd
@@ -44,18 +46,21 @@ COMMANDS: dict[str, Command] = {
         "train (or evaluate) the teacher on train, select and calibrate on val, report val and test accuracy",
         wire=lambda out: [f"teacher.checkpoint={out / TEACHER_FILE}"],
         outputs=(TEACHER_FILE,),
+        depends=("data", "teacher"),
     ),
     "precompute": Command(
         "precompute", run_precompute,
         "score every (sample, view) with the teacher(s) on Ray Data; write verified shards + manifest.json",
         wire=lambda out: [f"data.shards={out / SHARDS_DIR}"],
         outputs=(f"{SHARDS_DIR}/manifest.json",),
+        depends=("data", "teacher"),
         flags=(("force", "recompute even when shards for the same inputs exist"),),
     ),
     "distill": Command(
         "distill", run_distill,
         "one full distillation run with a fixed curriculum; per-epoch val/test accuracy and a learning curve",
         outputs=("learning_curve.png",),
+        depends=("data", "teacher", "student", "distill", "curriculum"),
         options=(("mode", "labels | kd | dkd | multi_teacher (sets distill.mode)", lambda v: [f"distill.mode={v}"]),
                  ("curriculum", "NAME[:ARG], e.g. adaptive:0.3, pacing:root, random:0.7 (sets curriculum.*)",
                   curriculum_overrides)),
@@ -87,7 +92,9 @@ COMMANDS: dict[str, Command] = {
 
 
 def _clean(value):
-    """JSON-safe metrics: NaN and inf become null rather than invalid JSON."""
+    """JSON-safe metrics: numpy scalars become Python ones; NaN and inf become null rather than invalid JSON."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
@@ -115,12 +122,13 @@ def execute(command: Command, cfg: Config, out: Path, **flags) -> dict:
 
 
 def already_done(command: Command, cfg: Config, out: Path) -> bool:
-    """True when `out` holds finished outputs of this command made from this exact config."""
+    """True when `out` holds finished outputs of this command made from the same config sections it reads."""
     import yaml
 
     try:
         saved = yaml.safe_load((out / "config.yaml").read_text())
     except (OSError, yaml.YAMLError):
         return False
-    return ((out / "metrics.json").is_file() and saved == config_to_dict(cfg)
-            and all((out / f).exists() for f in command.outputs))
+    now = config_to_dict(cfg)
+    same = isinstance(saved, dict) and all(saved.get(k) == now[k] for k in command.depends)
+    return (out / "metrics.json").is_file() and same and all((out / f).exists() for f in command.outputs)

@@ -31,16 +31,18 @@ def run_pipeline(workdir: Path, config: Optional[str], overrides: list[str], sta
     wanted = select_stages(stage)
     wiring: list[str] = []
     results: dict[str, dict] = {}
+    upstream_ran = False  # a stage that ran makes every later stage stale
     for name in PIPELINE:
         command = COMMANDS[name]
         out = workdir / name
         cfg = load_config(config, overrides + wiring)
         if name in wanted:
-            if already_done(command, cfg, out):
+            if not upstream_ran and already_done(command, cfg, out):
                 print(f"[{name}] up to date in {out} (delete the folder to redo it)")
                 results[name] = {"skipped": True}
             else:
                 print(f"[{name}] running into {out}")
                 results[name] = execute(command, cfg, out)
+                upstream_ran = True
         wiring += command.wire(out)
     return results

@@ -1,33 +1,55 @@
 #!/usr/bin/env python
-"""Run the rlkd pipeline (teacher -> ...) on one config, each stage into WORKDIR/<stage>/."""
+"""Run the rlkd pipeline: teacher -> precompute -> distill -> train -> evaluate, each into WORKDIR/<stage>/.
+
+Without --cluster an embedded Ray starts on 127.0.0.1 only. With --cluster it joins an existing
+cluster (--address, else RAY_ADDRESS, else "auto") and stops with a clear message if none answers.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from rlkd.cli import add_config_args
 from rlkd.errors import RlkdError
 from rlkd.pipeline import PIPELINE, run_pipeline
+from rlkd.ray_runtime import ensure_ray
+
+ARTEFACTS = {"teacher": "teacher.safetensors", "precompute": "shards/manifest.json",
+             "distill": "learning_curve.png", "train": "checkpoint", "evaluate": "report.md"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(parser)
     parser.add_argument("--workdir", default="runs/default", help="one folder per stage goes here")
     parser.add_argument("--stage", default="all", help=f"'all' or one of: {', '.join(PIPELINE)}")
+    parser.add_argument("--cluster", action="store_true", help="join an existing Ray cluster instead of a local one")
+    parser.add_argument("--address", default=None, help="with --cluster: the cluster's address (host:port)")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir)
+    overrides = list(args.overrides)
     try:
-        run_pipeline(workdir, args.config, args.overrides, args.stage)
+        if args.cluster:
+            address = args.address or os.environ.get("RAY_ADDRESS") or "auto"
+            ensure_ray(address)  # fail here, clearly, rather than inside a stage
+            overrides.append(f"resources.ray_address={address}")
+            print(f"launch: connected to the Ray cluster at {address}")
+        elif args.address:
+            raise RlkdError("--address needs --cluster")
+        run_pipeline(workdir, args.config, overrides, args.stage)
     except RlkdError as exc:
         print(f"launch: error: {exc}", file=sys.stderr)
         return 2
     print("artefacts:")
     for name in PIPELINE:
         if (workdir / name / "metrics.json").is_file():
-            print(f"  {name:<10} {workdir / name}/  (metrics.json, config.yaml)")
+            print(f"  {name:<10} {workdir / name / ARTEFACTS[name]}  (+ metrics.json, config.yaml)")
+    report = workdir / "evaluate" / "report.md"
+    if report.is_file():
+        print(f"report: {report}")
     return 0
 
 
