@@ -264,12 +264,39 @@ class PPOConfig:
 
 @dataclass
 class TuneConfig:
+    """Ray Tune over PPO (`rlkd tune`) and the PBT curriculum baseline (`rlkd pbt`).
+
+    param_space maps any config key to a search: {grid: [..]}, {choice: [..]},
+    {uniform: [lo, hi]} or {loguniform: [lo, hi]}, e.g. `ppo.lr: {loguniform: [1e-4, 1e-3]}`.
+    """
+
     num_samples: int = 1
     scheduler: Literal["none", "asha", "pbt"] = "none"
-    max_concurrent_trials: int = 1
+    max_concurrent_trials: int = 0  # 0: as many as the resources allow
     metric: str = "env_runners/episode_return_mean"
     mode: Literal["max", "min"] = "max"
     param_space: dict = field(default_factory=dict)
+    stop: dict = field(default_factory=dict)  # extra stop criteria (metric: value); iterations from ppo.iterations
+    storage_path: Optional[str] = None  # default: <out>/ray_results (use shared storage on a cluster)
+    keep_checkpoints: int = 2  # best k by `metric`
+    max_failures: int = 2  # retries of a failed trial from its last checkpoint
+    grace_period: int = 2  # ASHA: iterations before a trial can be stopped
+    perturbation_interval: int = 4  # PBT: iterations (PPO) or epochs (the pbt baseline) between exploits
+    pbt_population: int = 4  # `rlkd pbt`: KD runs in the population
+    pbt_schedule: Optional[str] = None  # a schedule.json from `rlkd pbt`, shown by `rlkd evaluate`
+
+    def validate(self, path: str) -> None:
+        _check(self.num_samples >= 1, f"{path}.num_samples", self.num_samples, "an integer >= 1")
+        _check(self.keep_checkpoints >= 1, f"{path}.keep_checkpoints", self.keep_checkpoints, "an integer >= 1")
+        _check(self.pbt_population >= 2, f"{path}.pbt_population", self.pbt_population, "an integer >= 2")
+        for key, spec in self.param_space.items():
+            ok = (isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) in SEARCH_KINDS
+                  and isinstance(next(iter(spec.values())), list))
+            _check(ok, f"{path}.param_space.{key}", spec,
+                   "one of {grid: [...]}, {choice: [...]}, {uniform: [lo, hi]}, {loguniform: [lo, hi]}")
+
+
+SEARCH_KINDS = ("grid", "choice", "uniform", "loguniform")
 
 
 @dataclass

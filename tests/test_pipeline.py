@@ -4,23 +4,34 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TINY = ["teacher.epochs=3", "teacher.cross_fit=2", "distill.epochs=2", "ppo.iterations=1", "ppo.episodes_per_batch=1",
+        "ppo.hidden=[8]", "ppo.num_epochs=1", "resources.num_env_runners=0", "env.eval_seeds=2",
+        "resources.precompute_actors=1"]
 
 
 def launch(*args, cwd=ROOT):
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "launch.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=900)
 
 
-def test_launch_runs_teacher_then_skips_when_up_to_date(tmp_path):
+def sets(overrides):
+    return [x for o in overrides for x in ("--set", o)]
+
+
+def test_full_pipeline_then_resume_skips_everything(tmp_path):
     work = tmp_path / "work"
-    first = launch("--workdir", str(work), "--set", "teacher.epochs=3")
-    assert first.returncode == 0, first.stderr
-    metrics = json.loads((work / "teacher" / "metrics.json").read_text())
-    assert metrics["command"] == "teacher" and "test_acc" in metrics
-    second = launch("--workdir", str(work), "--set", "teacher.epochs=3")
-    assert second.returncode == 0 and "up to date" in second.stdout
-    changed = launch("--workdir", str(work), "--set", "teacher.epochs=2")
-    assert changed.returncode == 0 and "running into" in changed.stdout
+    first = launch("--workdir", str(work), *sets(TINY))
+    assert first.returncode == 0, first.stderr[-3000:]
+    for stage in ("teacher", "precompute", "distill", "train", "evaluate"):
+        assert json.loads((work / stage / "metrics.json").read_text())["command"] == stage
+    assert f"report: {work / 'evaluate' / 'report.md'}" in first.stdout
+    second = launch("--workdir", str(work), *sets(TINY))
+    assert second.returncode == 0 and second.stdout.count("up to date") == 5 and "running into" not in second.stdout
+    # a PPO setting changes: only train and evaluate run again
+    third = launch("--workdir", str(work), *sets(TINY + ["ppo.lr=0.001"]))
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "[teacher] up to date" in third.stdout and "[precompute] up to date" in third.stdout
+    assert "[train] running into" in third.stdout and "[evaluate] running into" in third.stdout
 
 
 def test_launch_bad_stage_and_bad_key(tmp_path):
