@@ -20,6 +20,8 @@ from rlkd.precompute.run import SHARDS_DIR, run_precompute
 from rlkd.reports.apply import run_apply
 from rlkd.reports.evaluate import run_evaluate
 from rlkd.rl.ppo import train_ppo
+from rlkd.tune.pbt import SCHEDULE_FILE, run_pbt
+from rlkd.tune.run import run_tune
 from rlkd.teacher.stage import TEACHER_FILE, run_teacher
 
 
@@ -73,6 +75,21 @@ COMMANDS: dict[str, Command] = {
         options=(("resume", "continue from this checkpoint, iteration count intact (sets ppo.resume)",
                   lambda v: [f"ppo.resume={v}"]),),
     ),
+    "tune": Command(
+        "tune", run_tune,
+        "Ray Tune over PPO from the tune section (grid/choice/uniform/loguniform on any key; ASHA/PBT); "
+        "exports the best checkpoint to OUT/checkpoint",
+        wire=lambda out: [f"ppo.checkpoint={out / 'checkpoint'}"],
+        outputs=("checkpoint",),
+        flags=(("resume", "restore the interrupted experiment in OUT (unfinished and errored trials resume)"),),
+    ),
+    "pbt": Command(
+        "pbt", run_pbt,
+        "baseline: Population Based Training of the curriculum (difficulty, fraction) over KD runs; "
+        "writes the best member's schedule.json for `rlkd evaluate --pbt`",
+        outputs=(SCHEDULE_FILE,),
+        depends=("data", "teacher", "student", "distill", "curriculum", "env", "tune"),
+    ),
     "apply": Command(
         "apply", run_apply,
         "one full run where a trained policy picks every epoch's action; trajectory + test accuracy",
@@ -86,7 +103,9 @@ COMMANDS: dict[str, Command] = {
         outputs=("report.md",),
         options=(("checkpoint", "policy checkpoint from `rlkd train` (sets ppo.checkpoint)",
                   lambda v: [f"ppo.checkpoint={v}"]),
-                 ("seeds", "number of seeds per method (sets env.eval_seeds)", lambda v: [f"env.eval_seeds={v}"])),
+                 ("seeds", "number of seeds per method (sets env.eval_seeds)", lambda v: [f"env.eval_seeds={v}"]),
+                 ("pbt", "a schedule.json from `rlkd pbt` to show beside the policy (sets tune.pbt_schedule)",
+                  lambda v: [f"tune.pbt_schedule={v}"])),
     ),
 }
 

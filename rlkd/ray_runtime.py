@@ -27,3 +27,13 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) ->
         return
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=True, logging_level="WARNING")
+
+
+def check_cpus(needed: float, what: str) -> None:
+    """Say so before Ray waits forever for CPUs the cluster does not have."""
+    import ray
+
+    total = ray.cluster_resources().get("CPU", 0.0)
+    if needed > total + 1e-9:
+        raise RlkdError(f"{what} needs {needed:g} CPUs but the Ray cluster has {total:g}; lower "
+                        f"resources.num_env_runners or resources.num_cpus_per_env_runner (e.g. 0.5), or add nodes")

@@ -48,6 +48,18 @@ class ReplayFractions:
         return EpochAction(0.5, float(self.fractions[epoch]), sampler="random")
 
 
+@dataclass
+class ReplaySchedule:
+    """A fixed per-epoch schedule (e.g. the best PBT member's), replayed on new seeds."""
+
+    name: str
+    schedule: Sequence[dict]
+
+    def act(self, observation: np.ndarray, epoch: int, epochs: int) -> EpochAction:
+        row = self.schedule[min(epoch, len(self.schedule) - 1)]
+        return EpochAction(row["difficulty"], row.get("fraction"), row.get("temperature"), sampler="adaptive")
+
+
 class LearnedPolicy:
     """A trained RLlib module, restored alone: no Ray cluster, no algorithm, no env runners."""
 

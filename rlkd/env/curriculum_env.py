@@ -82,6 +82,10 @@ class CurriculumEnv(gym.Env):
         env_config = dict(env_config or {})
         raw = env_config.get("config")
         self.cfg = config_from_dict(raw) if isinstance(raw, dict) else (raw or config_from_dict({}))
+        if self.cfg.resources.torch_threads > 0:
+            import torch
+
+            torch.set_num_threads(self.cfg.resources.torch_threads)
         self.data, self.shards = shared_inputs(self.cfg)
         self.num_teachers = self.shards.num_teachers
         env = self.cfg.env

@@ -11,7 +11,7 @@ import statistics
 from pathlib import Path
 
 from rlkd.config import Config, apply_overrides, config_from_dict, config_to_dict
-from rlkd.curriculum.policies import ReplayFractions, baseline_policies, load_policy
+from rlkd.curriculum.policies import ReplayFractions, ReplaySchedule, baseline_policies, load_policy
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.env.episode import run_policy
 from rlkd.reports.apply import policy_checkpoint
@@ -44,7 +44,11 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
     replay = [[row.get("fraction", 1.0) for row in r["trajectory"]] for r in results["policy"]]
     results["random (policy's sizes)"] = [run_policy(cfg, ReplayFractions("random", f), s, data, shards)
                                           for s, f in zip(seed_list, replay)]
-    for name, overrides, baseline in baseline_policies():
+    baselines = baseline_policies()
+    if cfg.tune.pbt_schedule:  # the PBT-tuned schedule from `rlkd pbt`
+        schedule = json.loads(Path(cfg.tune.pbt_schedule).read_text())
+        baselines.append(("pbt schedule", [], ReplaySchedule("pbt schedule", schedule)))
+    for name, overrides, baseline in baselines:
         results[name] = [run_policy(_with(cfg, overrides), baseline, s, data, shards) for s in seed_list]
         print(f"evaluate: {name:<24} test_acc (last epoch) {mean_std([r['test_acc_last_epoch'] for r in results[name]])}")
     report = write_report(out, results, cfg, n)

@@ -7,7 +7,7 @@ from pathlib import Path
 from rlkd.config import Config, save_config
 from rlkd.env.curriculum_env import CurriculumEnv, env_config_for
 from rlkd.errors import RlkdError
-from rlkd.ray_runtime import ensure_ray
+from rlkd.ray_runtime import check_cpus, ensure_ray
 
 CONFIG_FILE = "rlkd_config.yaml"  # saved beside every checkpoint: what the policy's actions mean
 
@@ -19,9 +19,12 @@ def build_ppo_config(cfg: Config):
 
     p, r = cfg.ppo, cfg.resources
     batch = p.episodes_per_batch * cfg.distill.epochs
+    env_config = env_config_for(cfg)
+    # Ray gives each env runner 1 torch thread; say how many explicitly (one per reserved whole CPU)
+    env_config["config"]["resources"]["torch_threads"] = r.torch_threads or max(1, int(r.num_cpus_per_env_runner))
     return (
         PPOConfig()
-        .environment(CurriculumEnv, env_config=env_config_for(cfg))  # the class: restores need no registry
+        .environment(CurriculumEnv, env_config=env_config)  # the class: restores need no registry
         .env_runners(num_env_runners=r.num_env_runners, num_envs_per_env_runner=r.num_envs_per_env_runner,
                      num_cpus_per_env_runner=r.num_cpus_per_env_runner,
                      num_gpus_per_env_runner=r.num_gpus_per_env_runner, rollout_fragment_length="auto")
@@ -57,6 +60,8 @@ def train_ppo(cfg: Config, out: Path) -> dict:
     from ray.rllib.algorithms.algorithm import Algorithm
 
     ensure_ray(cfg.resources.ray_address)
+    r = cfg.resources
+    check_cpus(r.num_env_runners * r.num_cpus_per_env_runner, "PPO's env runners")
     resume = cfg.ppo.resume
     if resume:
         if not (Path(resume) / "rllib_checkpoint.json").is_file():

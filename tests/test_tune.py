@@ -1,0 +1,57 @@
+"""Ray Tune over PPO on a tiny digits episode, in the session's real local Ray."""
+
+import json
+
+from rlkd.cli import main
+from rlkd.curriculum.policies import load_policy
+from tests.conftest import run_overrides
+
+TINY = ["distill.epochs=2", "ppo.iterations=2", "ppo.episodes_per_batch=1", "ppo.minibatch_size=2", "ppo.num_epochs=1",
+        "ppo.hidden=[8]", "resources.num_env_runners=0", "ppo.checkpoint_every=1"]
+
+
+def test_two_trial_grid_reports_best_checkpoint_that_loads(tmp_path, teacher_dir, shards_dir, ray_session, capsys):
+    out = tmp_path / "tune"
+    args = ["tune", "--out", str(out), "--set", "tune.param_space={ppo.lr: {grid: [0.0001, 0.001]}}"]
+    for o in run_overrides(teacher_dir, shards_dir) + TINY:
+        args += ["--set", o]
+    assert main(args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert len(m["trials"]) == 2 and all(t["iterations"] == 2 and t["error"] is None for t in m["trials"])
+    assert sorted(t["overrides"][0] for t in m["trials"]) == ["ppo.lr=0.0001", "ppo.lr=0.001"]
+    assert "best trial" in capsys.readouterr().out
+    policy = load_policy(out / "checkpoint")
+    assert policy.cfg.ppo.lr == float(m["best_overrides"][0].split("=")[1])
+    action = policy.act(policy_obs(), 0, 2)
+    assert 0.0 <= action.difficulty <= 1.0
+
+
+def policy_obs():
+    import numpy as np
+
+    return np.full(8, 0.5, dtype=np.float32)
+
+
+def test_unknown_search_key_is_a_clear_error(tmp_path, teacher_dir, shards_dir, capsys):
+    args = ["tune", "--out", str(tmp_path), "--set", "tune.param_space={ppo.lrr: {grid: [1, 2]}}"]
+    for o in run_overrides(teacher_dir, shards_dir) + TINY:
+        args += ["--set", o]
+    assert main(args) == 2
+    assert "tune.param_space.ppo.lrr: not a config key" in capsys.readouterr().err
+
+
+def test_pbt_baseline_schedule_and_evaluate_shows_it(tmp_path, teacher_dir, shards_dir, ray_session):
+    out = tmp_path / "pbt"
+    base = []
+    for o in run_overrides(teacher_dir, shards_dir) + ["distill.epochs=4", "tune.pbt_population=2",
+                                                        "tune.perturbation_interval=2"]:
+        base += ["--set", o]
+    assert main(["pbt", "--out", str(out), *base]) == 0
+    schedule = json.loads((out / "schedule.json").read_text())
+    assert len(schedule) == 4 and all(0 <= r["difficulty"] <= 1 and 0.3 <= r["fraction"] <= 1 for r in schedule)
+    train = tmp_path / "train"
+    assert main(["train", "--out", str(train), *base, *sum((["--set", o] for o in TINY[1:]), [])]) == 0
+    ev = tmp_path / "eval"
+    assert main(["evaluate", "--out", str(ev), *base, "--checkpoint", str(train / "checkpoint"), "--seeds", "2",
+                 "--pbt", str(out / "schedule.json")]) == 0
+    assert "| pbt schedule |" in (ev / "report.md").read_text()
