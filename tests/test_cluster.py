@@ -1,0 +1,65 @@
+"""Real multi-process Ray clusters on 127.0.0.1: `ray start --head`, and a two-node cluster that loses a node."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_pipeline import TINY, launch, sets
+
+ROOT = Path(__file__).resolve().parent.parent
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head():
+    """`ray start --head --block` on loopback, in its own process group; killed (with its processes) after."""
+    port = free_port()
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "RAY_TMPDIR": tempfile.mkdtemp(prefix="rh", dir="/tmp")}  # short: Ray's socket paths
+    proc = subprocess.Popen([RAY, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
+                             "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    time.sleep(3)  # the GCS answers before the raylet has registered
+    yield f"127.0.0.1:{port}", env
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def test_launch_cluster_runs_the_pipeline_on_an_existing_head(ray_head, tmp_path):
+    address, env = ray_head
+    work = tmp_path / "work"
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "launch.py"), "--cluster", "--address", address,
+                          "--workdir", str(work), *sets(TINY)], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"connected to the Ray cluster at {address}" in res.stdout
+    for stage in ("teacher", "precompute", "distill", "train", "evaluate"):
+        assert (work / stage / "metrics.json").is_file()
+    assert f"ray_address: {address}" in (work / "train" / "config.yaml").read_text()
+
+
+def test_launch_cluster_clear_error_when_nothing_listens(tmp_path):
+    port = free_port()
+    res = launch("--cluster", "--address", f"127.0.0.1:{port}", "--workdir", str(tmp_path))
+    assert res.returncode == 2
+    assert f"nothing answers at '127.0.0.1:{port}'" in res.stderr and "ray start --head" in res.stderr
