@@ -63,3 +63,48 @@ def test_launch_cluster_clear_error_when_nothing_listens(tmp_path):
     res = launch("--cluster", "--address", f"127.0.0.1:{port}", "--workdir", str(tmp_path))
     assert res.returncode == 2
     assert f"nothing answers at '127.0.0.1:{port}'" in res.stderr and "ray start --head" in res.stderr
+
+
+NODE_LOSS = """
+import json, sys, ray
+from ray.cluster_utils import Cluster
+from rlkd.config import load_config
+from rlkd.rl.ppo import build_ppo_config
+
+overrides = json.loads(sys.argv[1])
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+worker = cluster.add_node(num_cpus=2, resources={"runner_slot": 2})
+ray.init(address=cluster.address)
+cfg = load_config(None, overrides)
+algo = build_ppo_config(cfg).env_runners(custom_resources_per_env_runner={"runner_slot": 1}).build_algo()
+nodes = algo.env_runner_group.foreach_env_runner(lambda r: ray.get_runtime_context().get_node_id(),
+                                                  local_env_runner=False)
+assert set(nodes) == {worker.node_id}, (nodes, worker.node_id)
+algo.train()
+cluster.remove_node(worker)  # the worker node dies with both env runners on it
+cluster.add_node(num_cpus=2, resources={"runner_slot": 2})  # a replacement joins, as an autoscaler would add one
+while algo.iteration < cfg.ppo.iterations:
+    res = algo.train()
+print(json.dumps({"iterations": algo.iteration,
+                  "healthy": algo.env_runner_group.num_healthy_remote_workers(),
+                  "restarts": algo.env_runner_group.num_remote_worker_restarts()}))
+algo.stop()
+ray.shutdown()
+cluster.shutdown()
+"""
+
+
+def test_ppo_survives_losing_its_worker_node(teacher_dir, shards_dir):
+    from tests.conftest import run_overrides
+
+    overrides = run_overrides(teacher_dir, shards_dir) + [
+        "distill.epochs=2", "ppo.iterations=3", "ppo.episodes_per_batch=2", "ppo.minibatch_size=2", "ppo.num_epochs=1",
+        "ppo.hidden=[8]", "resources.num_env_runners=2", "resources.num_cpus_per_env_runner=0.5"]
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "RAY_TMPDIR": tempfile.mkdtemp(prefix="rc", dir="/tmp")}
+    res = subprocess.run([sys.executable, "-c", NODE_LOSS, __import__("json").dumps(overrides)], env=env,
+                         capture_output=True, text=True, timeout=600, start_new_session=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = __import__("json").loads(res.stdout.strip().splitlines()[-1])
+    assert out["iterations"] == 3, out  # every iteration ran, through the loss of the node
+    print(out)

@@ -55,3 +55,40 @@ def test_pbt_baseline_schedule_and_evaluate_shows_it(tmp_path, teacher_dir, shar
     assert main(["evaluate", "--out", str(ev), *base, "--checkpoint", str(train / "checkpoint"), "--seeds", "2",
                  "--pbt", str(out / "schedule.json")]) == 0
     assert "| pbt schedule |" in (ev / "report.md").read_text()
+
+
+def test_killed_tune_driver_resumes_without_losing_iterations(tmp_path, teacher_dir, shards_dir):
+    import csv
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "tune"
+    sets = []
+    for o in run_overrides(teacher_dir, shards_dir) + TINY + ["ppo.iterations=6", "tune.max_concurrent_trials=2",
+                                                              "tune.keep_checkpoints=10",
+                                                              "tune.param_space={ppo.lr: {grid: [0.0001, 0.001]}}"]:
+        sets += ["--set", o]
+    cmd = [sys.executable, "-m", "rlkd.cli", "tune", "--out", str(out), *sets]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    exp = out / "ray_results" / "rlkd_tune"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill once some trial has checkpointed at least two iterations
+        if len(list(exp.glob("*/checkpoint_000001"))) >= 1:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not (out / "metrics.json").exists(), "the run finished before it could be killed"
+    resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming" in resumed.stdout
+    m = json.loads((out / "metrics.json").read_text())
+    assert [t["iterations"] for t in m["trials"]] == [6, 6]
+    assert any(t["iterations_since_restore"] < 6 for t in m["trials"])  # continued from a checkpoint
+    for trial in exp.glob("PPO_*"):
+        with open(trial / "progress.csv") as fh:
+            iters = sorted({int(row["training_iteration"]) for row in csv.DictReader(fh)})
+        assert iters == [1, 2, 3, 4, 5, 6]  # every iteration reported, none missing

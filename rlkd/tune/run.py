@@ -79,6 +79,7 @@ def run_tune(cfg: Config, out: Path, resume: bool = False) -> dict:
         m = res.metrics or {}
         rows.append({"trial": Path(res.path).name, "overrides": resolved_overrides(res.config, cfg) if res.config else [],
                      "iterations": m.get("training_iteration"), "metric": _get(m, t.metric),
+                     "iterations_since_restore": m.get("iterations_since_restore"),
                      "final_val_acc": _get(m, "env_runners/final_val_acc"), "error": str(res.error) if res.error else None})
     ok = [r for r in grid if r.error is None]
     if not ok:
