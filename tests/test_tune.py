@@ -76,7 +76,7 @@ def test_killed_tune_driver_resumes_without_losing_iterations(tmp_path, teacher_
     exp = out / "ray_results" / "rlkd_tune"
     deadline = time.time() + 300
     while time.time() < deadline:  # kill once some trial has checkpointed at least two iterations
-        if len(list(exp.glob("*/checkpoint_000001"))) >= 1:
+        if len(list(exp.glob("*/checkpoint_000002"))) >= 1:
             break
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)

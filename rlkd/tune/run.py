@@ -7,6 +7,7 @@ with its resolved rlkd config, so `rlkd.load_policy` / `rlkd apply` take it as i
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -60,6 +61,9 @@ def run_tune(cfg: Config, out: Path, resume: bool = False) -> dict:
     from ray import tune
     from ray.rllib.algorithms.ppo import PPO
 
+    # snapshot the experiment state (which checkpoint each trial has) at most 1 s apart, so a killed
+    # driver resumes from the trials' latest checkpoints instead of Tune's adaptive, coarser period
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     ensure_ray(cfg.resources.ray_address)
     check_cpus(trial_cpus(cfg), "one tune trial")
     path = storage_of(cfg, out) / EXPERIMENT
