@@ -66,8 +66,9 @@ def test_killed_tune_driver_resumes_without_losing_iterations(tmp_path, teacher_
     import time
 
     out = tmp_path / "tune"
+    N = 30
     sets = []
-    for o in run_overrides(teacher_dir, shards_dir) + TINY + ["ppo.iterations=10", "tune.max_concurrent_trials=2",
+    for o in run_overrides(teacher_dir, shards_dir) + TINY + [f"ppo.iterations={N}", "tune.max_concurrent_trials=2",
                                                               "tune.keep_checkpoints=10",
                                                               "tune.param_space={ppo.lr: {grid: [0.0001, 0.001]}}"]:
         sets += ["--set", o]
@@ -87,9 +88,9 @@ def test_killed_tune_driver_resumes_without_losing_iterations(tmp_path, teacher_
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming" in resumed.stdout
     m = json.loads((out / "metrics.json").read_text())
-    assert [t["iterations"] for t in m["trials"]] == [10, 10]
-    assert any(t["iterations_since_restore"] < 10 for t in m["trials"])  # continued from a checkpoint
+    assert [t["iterations"] for t in m["trials"]] == [N, N]
+    assert any(t["iterations_since_restore"] < N for t in m["trials"])  # continued from a checkpoint
     for trial in exp.glob("PPO_*"):
         with open(trial / "progress.csv") as fh:
             iters = sorted({int(row["training_iteration"]) for row in csv.DictReader(fh)})
-        assert iters == list(range(1, 11))  # every iteration reported, none missing
+        assert iters == list(range(1, N + 1))  # every iteration reported, none missing
