@@ -445,6 +445,26 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+PATH_KEYS = ("data.shards", "data.hf.path", "data.hf.data_dir", "data.imagefolder.root", "teacher.checkpoint",
+             "teacher.pretrained_file", "student.pretrained_file", "ppo.checkpoint", "ppo.resume",
+             "tune.storage_path", "tune.pbt_schedule")
+
+
+def absolute_paths(cfg: Config) -> Config:
+    """Make file paths absolute: Ray workers and Tune trials do not run in the caller's directory."""
+    def fix(value):
+        return value if value is None or "://" in value else str(Path(value).expanduser().absolute())
+
+    for key in PATH_KEYS:
+        section, *rest = key.split(".")
+        node = getattr(cfg, section)
+        for part in rest[:-1]:
+            node = getattr(node, part)
+        setattr(node, rest[-1], fix(getattr(node, rest[-1])))
+    cfg.teacher.additional = [fix(p) for p in cfg.teacher.additional]
+    return cfg
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Read a YAML experiment file (default: the embedded digits one), apply overrides, validate."""
     path = Path(path) if path is not None else default_config_path()
@@ -460,7 +480,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     apply_overrides(data, overrides or [])
     try:
-        return config_from_dict(data)
+        return absolute_paths(config_from_dict(data))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
