@@ -24,6 +24,7 @@ from rlkd.config import load_config  # noqa: E402
 from rlkd.distill.inputs import load_run_inputs  # noqa: E402
 from rlkd.distill.run import DistillationRun  # noqa: E402
 from rlkd.pipeline import run_pipeline  # noqa: E402
+from rlkd.reports.evaluate import mean_std, paired  # noqa: E402
 
 # name -> (overrides, the same-size random control's name or None)
 METHODS: dict[str, list[str]] = {
@@ -37,16 +38,6 @@ METHODS: dict[str, list[str]] = {
     "kd+anti": ["curriculum.sampler=anti"],
     "kd+random": ["curriculum.sampler=random"],
 }
-
-
-def mean_std(xs: list[float]) -> str:
-    return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.0:.2f}"
-
-
-def paired(a: list[float], b: list[float]) -> str:
-    diffs = [x - y for x, y in zip(a, b)]
-    wins = sum(d > 0 for d in diffs)
-    return f"{mean_std(diffs)} ({wins}/{len(diffs)})"
 
 
 def main() -> None:

@@ -25,8 +25,9 @@ def mean_std(xs: list[float]) -> str:
 
 
 def paired(a: list[float], b: list[float]) -> str:
+    """Mean ± std of the per-seed differences a - b, and (seeds where a > b / seeds)."""
     d = [x - y for x, y in zip(a, b)]
-    return f"{mean_std(d)} ({sum(x > 0 for x in d)}/{len(d)} seeds better)"
+    return f"{mean_std(d)} ({sum(x > 0 for x in d)}/{len(d)})"
 
 
 def _with(cfg: Config, overrides: list[str]) -> Config:
@@ -69,7 +70,7 @@ def write_report(out: Path, results: dict[str, list[dict]], cfg: Config, n: int)
     for k in results:
         val = [r["val_acc_last_epoch"] for r in results[k]]
         lines.append(f"| {k} | {mean_std(test[k])} | {seen[k]:.0f} | {mean_std(val)} |")
-    lines += ["", "## Paired differences of the policy (test, last epoch)", "",
+    lines += ["", "## Paired differences of the policy (test, last epoch; k/n = seeds where the policy was better)", "",
               f"- vs KD on all data: {paired(test['policy'], test['kd (all data)'])}"]
     if best_cheaper:
         lines.append(f"- vs the best baseline that saw no more samples than the policy ({best_cheaper}, "
