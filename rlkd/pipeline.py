@@ -16,23 +16,32 @@ from rlkd.config import load_config
 from rlkd.errors import ConfigError
 
 PIPELINE: tuple[str, ...] = ("teacher", "precompute", "distill", "train", "evaluate")
+RL_STAGES = ("train", "tune")  # the policy comes from one PPO run, or from the best trial of a search
 
 
-def select_stages(stage: str) -> list[str]:
+def stages(rl_stage: str = "train") -> list[str]:
+    if rl_stage not in RL_STAGES:
+        raise ConfigError(f"the policy stage must be one of {RL_STAGES}, got {rl_stage!r}")
+    return [rl_stage if s == "train" else s for s in PIPELINE]
+
+
+def select_stages(stage: str, rl_stage: str = "train") -> list[str]:
+    order = stages(rl_stage)
     if stage == "all":
-        return list(PIPELINE)
-    if stage not in PIPELINE:
-        raise ConfigError(f"--stage {stage!r}: expected 'all' or one of {', '.join(PIPELINE)}")
+        return order
+    if stage not in order:
+        raise ConfigError(f"--stage {stage!r}: expected 'all' or one of {', '.join(order)}")
     return [stage]
 
 
-def run_pipeline(workdir: Path, config: Optional[str], overrides: list[str], stage: str = "all") -> dict[str, dict]:
-    """Run the selected stages in order; returns each stage's metrics (None where skipped)."""
-    wanted = select_stages(stage)
+def run_pipeline(workdir: Path, config: Optional[str], overrides: list[str], stage: str = "all",
+                 rl_stage: str = "train") -> dict[str, dict]:
+    """Run the selected stages in order; returns each stage's metrics ({"skipped": True} where skipped)."""
+    wanted = select_stages(stage, rl_stage)
     wiring: list[str] = []
     results: dict[str, dict] = {}
     upstream_ran = False  # a stage that ran makes every later stage stale
-    for name in PIPELINE:
+    for name in stages(rl_stage):
         command = COMMANDS[name]
         out = workdir / name
         cfg = load_config(config, overrides + wiring)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run the rlkd pipeline: teacher -> precompute -> distill -> train -> evaluate, each into WORKDIR/<stage>/.
+"""Run the rlkd pipeline: teacher -> precompute -> distill -> train (or tune) -> evaluate, each into WORKDIR/<stage>/.
 
 Without --cluster an embedded Ray starts on 127.0.0.1 only. With --cluster it joins an existing
 cluster (--address, else RAY_ADDRESS, else "auto") and stops with a clear message if none answers.
@@ -14,18 +14,20 @@ from pathlib import Path
 
 from rlkd.cli import add_config_args
 from rlkd.errors import RlkdError
-from rlkd.pipeline import PIPELINE, run_pipeline
+from rlkd.pipeline import run_pipeline, stages
 from rlkd.ray_runtime import ensure_ray
 
 ARTEFACTS = {"teacher": "teacher.safetensors", "precompute": "shards/manifest.json",
-             "distill": "learning_curve.png", "train": "checkpoint", "evaluate": "report.md"}
+             "distill": "learning_curve.png", "train": "checkpoint", "tune": "checkpoint", "evaluate": "report.md"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(parser)
     parser.add_argument("--workdir", default="runs/default", help="one folder per stage goes here")
-    parser.add_argument("--stage", default="all", help=f"'all' or one of: {', '.join(PIPELINE)}")
+    parser.add_argument("--stage", default="all", help=f"'all' or one of: {', '.join(stages('tune'))}, train")
+    parser.add_argument("--tune", action="store_true", help="get the policy from `rlkd tune` (the tune section's "
+                        "search) instead of one `rlkd train` run")
     parser.add_argument("--cluster", action="store_true", help="join an existing Ray cluster instead of a local one")
     parser.add_argument("--address", default=None, help="with --cluster: the cluster's address (host:port)")
     args = parser.parse_args(argv)
@@ -39,12 +41,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"launch: connected to the Ray cluster at {address}")
         elif args.address:
             raise RlkdError("--address needs --cluster")
-        run_pipeline(workdir, args.config, overrides, args.stage)
+        run_pipeline(workdir, args.config, overrides, args.stage, "tune" if args.tune else "train")
     except RlkdError as exc:
         print(f"launch: error: {exc}", file=sys.stderr)
         return 2
     print("artefacts:")
-    for name in PIPELINE:
+    for name in stages("tune" if args.tune else "train"):
         if (workdir / name / "metrics.json").is_file():
             print(f"  {name:<10} {workdir / name / ARTEFACTS[name]}  (+ metrics.json, config.yaml)")
     report = workdir / "evaluate" / "report.md"

@@ -32,6 +32,12 @@ def test_full_pipeline_then_resume_skips_everything(tmp_path):
     assert third.returncode == 0, third.stderr[-3000:]
     assert "[teacher] up to date" in third.stdout and "[precompute] up to date" in third.stdout
     assert "[train] running into" in third.stdout and "[evaluate] running into" in third.stdout
+    # the policy from a Tune search instead of one PPO run
+    tuned = launch("--workdir", str(work), "--tune", *sets(TINY + ["tune.param_space={ppo.lr: {grid: [0.001, 0.01]}}"]))
+    assert tuned.returncode == 0, tuned.stderr[-3000:]
+    assert "[tune] running into" in tuned.stdout and "[evaluate] running into" in tuned.stdout
+    assert len(json.loads((work / "tune" / "metrics.json").read_text())["trials"]) == 2
+    assert "tune/checkpoint" in (work / "evaluate" / "config.yaml").read_text()
 
 
 def test_launch_bad_stage_and_bad_key(tmp_path):

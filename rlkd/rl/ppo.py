@@ -34,7 +34,8 @@ def build_ppo_config(cfg: Config):
                   train_batch_size_per_learner=batch)
         .rl_module(model_config={"fcnet_hiddens": list(p.hidden)})
         .callbacks(CurriculumMetrics)
-        .fault_tolerance(restart_failed_env_runners=True)
+        # a crashed runner is restarted; an env that raises is recreated in place (its episode is dropped)
+        .fault_tolerance(restart_failed_env_runners=True, restart_failed_sub_environments=True)
         .debugging(seed=p.seed)
     )
 
