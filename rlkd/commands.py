@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from rlkd.config import Config, config_to_dict, save_config
 from rlkd.distill.command import curriculum_overrides, run_distill
 from rlkd.precompute.run import SHARDS_DIR, run_precompute
@@ -134,7 +136,11 @@ def execute(command: Command, cfg: Config, out: Path, **flags) -> dict:
     save_config(cfg, out / "config.yaml")
     (out / "metrics.json").unlink(missing_ok=True)  # present only once the command has finished
     start = time.perf_counter()
-    metrics = command.run(cfg, out, **flags)
+    threads = torch.get_num_threads()
+    try:
+        metrics = command.run(cfg, out, **flags)
+    finally:  # an env built in this process (RLlib's local runner) sets torch threads: keep it from leaking
+        torch.set_num_threads(threads)
     metrics["seconds"] = round(time.perf_counter() - start, 3)
     write_json(out / "metrics.json", {"command": command.name, **metrics})
     return metrics

@@ -11,13 +11,15 @@ The constants are the `reward` config section's defaults.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 from rlkd.config import RewardConfig
 
 
 def curriculum_reward(acc: float, prev_acc: float, loss: float, prev_loss: float, epoch: int, epochs: int,
-                      cfg: RewardConfig = RewardConfig()) -> float:
+                      cfg: Optional[RewardConfig] = None) -> float:
     """Reward for the epoch just trained; `epoch` is its 0-based index; accuracies in percent."""
+    cfg = cfg or RewardConfig()
     r_acc = cfg.acc_weight * (acc - prev_acc) if prev_acc > 0 else 0.0
     r_loss = -min(cfg.loss_weight * max(loss - prev_loss, 0.0), cfg.loss_cap) if math.isfinite(prev_loss) else 0.0
     r_early = cfg.early_bonus if acc > cfg.early_acc and epoch < cfg.early_fraction * epochs else 0.0
