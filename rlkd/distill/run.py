@@ -89,6 +89,7 @@ class DistillationRun:
         self.samples_seen = 0
         self.history: list[dict] = []
         self._probs: tuple[float, torch.Tensor] | None = None
+        self._difficulty: Optional[Difficulty] = None  # cached until the student logits change
         self.student_logits = self._full_pass()  # identity-view logits for D_kl
 
     # ------------------------------------------------------------------ helpers
@@ -141,10 +142,25 @@ class DistillationRun:
         return self.cfg.distill.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     # ------------------------------------------------------------------ public
+    @property
+    def student_logits(self) -> torch.Tensor:
+        return self._student_logits
+
+    @student_logits.setter
+    def student_logits(self, logits: torch.Tensor) -> None:
+        self._student_logits, self._difficulty = logits, None
+
     def difficulty(self) -> Difficulty:
-        """Seed difficulty of every training sample (identity view) under the current student."""
-        d_kl = kl_difficulty(self.teacher_logits[0, :, 0], self.student_logits)
-        return Difficulty(self.teacher_conf, self.teacher_entropy, d_kl, combine(self.teacher_conf, self.teacher_entropy, d_kl))
+        """Seed difficulty of every training sample (identity view) under the current student.
+
+        Computed once per refresh of the student logits: `observe()` after an epoch and the
+        sampler of the next epoch read the same values.
+        """
+        if self._difficulty is None:
+            d_kl = kl_difficulty(self.teacher_logits[0, :, 0], self.student_logits)
+            self._difficulty = Difficulty(self.teacher_conf, self.teacher_entropy, d_kl,
+                                          combine(self.teacher_conf, self.teacher_entropy, d_kl))
+        return self._difficulty
 
     def epoch(self, difficulty: Optional[float] = None, fraction: Optional[float] = None,
               temperature: Optional[float] = None, teacher_weights: Optional[torch.Tensor] = None,
@@ -188,6 +204,7 @@ class DistillationRun:
             correct += (out.detach().argmax(1) == self.labels[b]).sum()
             if train_pass:
                 self.student_logits[b] = out.detach()
+                self._difficulty = None
         mean_loss = (loss_sum / len(order)).item()
         self.epoch_index += 1
         if not math.isfinite(mean_loss):
