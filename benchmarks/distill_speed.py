@@ -48,7 +48,7 @@ def synthetic(n: int, size: int, chans: int = 3, classes: int = 10) -> tuple[Dat
 
 
 def train_seconds(cfg, shards, data, repeats: int) -> float:
-    """Median seconds of the training part of an epoch (EpochStats.seconds minus nothing: val eval included)."""
+    """Median seconds of a whole epoch as EpochStats reports it (training, D_kl refresh and val eval)."""
     run = DistillationRun(cfg, shards, 0, data)
     out = []
     for i in range(repeats + 1):

@@ -411,6 +411,11 @@ def config_from_dict(data: dict) -> Config:
     return _build(Config, data)
 
 
+def with_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """A copy of `cfg` with `key.path=value` overrides applied and validated."""
+    return config_from_dict(apply_overrides(config_to_dict(cfg), overrides)) if overrides else cfg
+
+
 def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"--set {item!r}: expected key.path=value, e.g. --set distill.epochs=5")

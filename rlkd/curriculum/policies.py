@@ -102,8 +102,10 @@ def load_policy(checkpoint_dir: str | Path) -> LearnedPolicy:
     module = RLModule.from_checkpoint(str(module_dir))
     dims = module.observation_space.shape if module.observation_space is not None else None
     num_teachers = 1 + len(cfg.teacher.additional)
-    if dims is not None and dims[0] != 8:
-        raise CheckpointError(f"{checkpoint_dir}: observation size {dims[0]} is not this rlkd's 8")
+    from rlkd.env.curriculum_env import OBS_KEYS  # the env defines the observation (imported here: env -> curriculum)
+
+    if dims is not None and dims[0] != len(OBS_KEYS):
+        raise CheckpointError(f"{checkpoint_dir}: observation size {dims[0]} is not this rlkd's {len(OBS_KEYS)}")
     return LearnedPolicy(module, cfg, num_teachers)
 
 

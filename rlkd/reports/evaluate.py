@@ -10,7 +10,7 @@ import json
 import statistics
 from pathlib import Path
 
-from rlkd.config import Config, apply_overrides, config_from_dict, config_to_dict
+from rlkd.config import Config, with_overrides
 from rlkd.curriculum.policies import ReplayFractions, ReplaySchedule, baseline_policies, load_policy
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.env.episode import run_policy
@@ -30,11 +30,6 @@ def paired(a: list[float], b: list[float]) -> str:
     return f"{mean_std(d)} ({sum(x > 0 for x in d)}/{len(d)})"
 
 
-def _with(cfg: Config, overrides: list[str]) -> Config:
-    """The evaluated config plus a baseline's overrides (e.g. distill.mode=labels)."""
-    return config_from_dict(apply_overrides(config_to_dict(cfg), overrides)) if overrides else cfg
-
-
 def run_evaluate(cfg: Config, out: Path) -> dict:
     n = cfg.env.eval_seeds
     policy = load_policy(policy_checkpoint(cfg))
@@ -50,7 +45,7 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
         schedule = json.loads(Path(cfg.tune.pbt_schedule).read_text())
         baselines.append(("pbt schedule", [], ReplaySchedule("pbt schedule", schedule)))
     for name, overrides, baseline in baselines:
-        results[name] = [run_policy(_with(cfg, overrides), baseline, s, data, shards) for s in seed_list]
+        results[name] = [run_policy(with_overrides(cfg, overrides), baseline, s, data, shards) for s in seed_list]
         print(f"evaluate: {name:<24} test_acc (last epoch) {mean_std([r['test_acc_last_epoch'] for r in results[name]])}")
     report = write_report(out, results, cfg, n)
     return {"report": str(out / "report.md"), "seeds": seed_list, **report}

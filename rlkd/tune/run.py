@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from rlkd.config import Config, apply_overrides, config_from_dict, config_to_dict, save_config
+from rlkd.config import Config, save_config, with_overrides
 from rlkd.errors import RlkdError
 from rlkd.ray_runtime import check_cpus, ensure_ray
 from rlkd.rl.ppo import CONFIG_FILE, build_ppo_config
@@ -110,7 +110,7 @@ def export_checkpoint(src: str, cfg: Config, overrides: list[str], dest: Path) -
     elif dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(src, dest)
-    save_config(config_from_dict(apply_overrides(config_to_dict(cfg), overrides)), dest / CONFIG_FILE)
+    save_config(with_overrides(cfg, overrides), dest / CONFIG_FILE)
     return dest
 
 
