@@ -44,6 +44,12 @@ def bundle_for(arch: str, num_classes: int, in_chans: int, image_size: int, fold
     return TeacherBundle(str(path), WeightsBlob(meta, path.read_bytes()))
 
 
+def synthetic_set(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The large case: n random 3 x 64 x 64 uint8 images and labels of 10 classes, always the same (seed 0)."""
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(n, 3, 64, 64), dtype=np.uint8), rng.integers(0, 10, n)
+
+
 def rows_for(images: np.ndarray, labels: np.ndarray) -> pa.Table:
     n, _, h, w = images.shape
     views = identity_views(n, h, w)
@@ -105,10 +111,9 @@ def main() -> None:
             results.append(measure("digits 1,077 x 1x12x12, tiny_cnn", d.train.images.numpy(), d.train.labels.numpy(),
                                    "tiny_cnn", 10, args.repeats, 256, tmp))
         if "synthetic" in args.sizes:
-            rng = np.random.default_rng(0)
-            imgs = rng.integers(0, 256, size=(args.synthetic_n, 3, 64, 64), dtype=np.uint8)
-            results.append(measure(f"synthetic {args.synthetic_n:,} x 3x64x64, resnet18", imgs,
-                                   rng.integers(0, 10, args.synthetic_n), "resnet18", 10, args.repeats, 256, tmp))
+            imgs, labels = synthetic_set(args.synthetic_n)
+            results.append(measure(f"synthetic {args.synthetic_n:,} x 3x64x64, resnet18", imgs, labels,
+                                   "resnet18", 10, args.repeats, 256, tmp))
     print(f"\nray.init: {init_s:.2f} s (once per process)")
     print(f"{'case':<40} {'rows':>7} {'plain rows/s':>13} {'ray rows/s':>11} {'ray/plain':>10} {'startup s':>10} "
           f"{'ratio excl. startup':>20}")

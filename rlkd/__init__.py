@@ -11,3 +11,7 @@ from rlkd.env.curriculum_env import CurriculumEnv  # noqa: E402
 from rlkd.env.reward import curriculum_reward  # noqa: E402
 
 __all__ += ["CurriculumEnv", "curriculum_reward"]
+
+from rlkd.curriculum.policies import load_policy  # noqa: E402  (no Ray: reads the plain policy export)
+
+__all__ += ["load_policy"]

@@ -13,6 +13,16 @@ from rlkd.config import load_config
 from rlkd.errors import RlkdError
 
 
+def error_message(exc: RlkdError | OSError) -> str:
+    """What the user reads after `error:`. An OSError (permission denied, disk full, a missing file) is a fact
+    about a file, told as `<file>: <reason>` like shell tools do; its traceback would only point into rlkd."""
+    if not isinstance(exc, OSError):
+        return str(exc)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    files = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+    return f"{' -> '.join(files)}: {reason}" if files else reason
+
+
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="experiment YAML (default: tune_configs/digits.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -42,8 +52,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                      for o in convert(getattr(args, name))]
         cfg = load_config(args.config, args.overrides + shorthand)
         execute(command, cfg, out, **{flag: getattr(args, flag) for flag, _ in command.flags})
-    except RlkdError as exc:
-        print(f"rlkd {command.name}: error: {exc}", file=sys.stderr)
+    except (RlkdError, OSError) as exc:
+        print(f"rlkd {command.name}: error: {error_message(exc)}", file=sys.stderr)
         return 2
     print(f"rlkd {command.name}: wrote {out / 'metrics.json'}")
     return 0

@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from rlkd.config import Config, config_to_dict, save_config
+from rlkd.config import Config, config_to_dict, config_yaml
 from rlkd.distill.command import curriculum_overrides, run_distill
 from rlkd.precompute.run import SHARDS_DIR, run_precompute
 from rlkd.reports.apply import run_apply
@@ -25,6 +25,7 @@ from rlkd.rl.ppo import train_ppo
 from rlkd.tune.pbt import SCHEDULE_FILE, run_pbt
 from rlkd.tune.run import run_tune
 from rlkd.teacher.stage import TEACHER_FILE, run_teacher
+from rlkd.workdir import atomic_write_text, folder_lock
 
 
 @dataclass(frozen=True)
@@ -126,23 +127,22 @@ def _clean(value):
 
 
 def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
 
 
 def execute(command: Command, cfg: Config, out: Path, **flags) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-    (out / "metrics.json").unlink(missing_ok=True)  # present only once the command has finished
-    start = time.perf_counter()
-    threads = torch.get_num_threads()
-    try:
-        metrics = command.run(cfg, out, **flags)
-    finally:  # an env built in this process (RLlib's local runner) sets torch threads: keep it from leaking
-        torch.set_num_threads(threads)
-    metrics["seconds"] = round(time.perf_counter() - start, 3)
-    write_json(out / "metrics.json", {"command": command.name, **metrics})
+    """Run `command` into `out`, holding the folder's lock; metrics.json appears only once it has finished."""
+    with folder_lock(out, f"rlkd {command.name}"):
+        (out / "metrics.json").unlink(missing_ok=True)  # first: a kill below must not leave "done" + a new config
+        atomic_write_text(out / "config.yaml", config_yaml(cfg))
+        start = time.perf_counter()
+        threads = torch.get_num_threads()
+        try:
+            metrics = command.run(cfg, out, **flags)
+        finally:  # an env built in this process (RLlib's local runner) sets torch threads: keep it from leaking
+            torch.set_num_threads(threads)
+        metrics["seconds"] = round(time.perf_counter() - start, 3)
+        write_json(out / "metrics.json", {"command": command.name, **metrics})
     return metrics
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -26,6 +27,21 @@ DEFAULT_CONFIG = "tune_configs/digits.yaml"
 def _check(ok: bool, path: str, value: Any, allowed: str) -> None:
     if not ok:
         raise ConfigError(f"{path}: value {value!r} is not allowed; expected {allowed}")
+
+
+def _check_at_least(section: Any, path: str, minimum: float, *names: str) -> None:
+    """Each named field of `section` must be >= `minimum` (counts, sizes, weights)."""
+    for name in names:
+        value = getattr(section, name)
+        kind = "an integer" if isinstance(value, int) else "a float"
+        _check(value >= minimum, f"{path}.{name}", value, f"{kind} >= {minimum:g}")
+
+
+def _check_sampler(name: str, path: str) -> None:
+    # imported here: the sampler registry's module imports this one
+    from rlkd.distill.samplers import SAMPLERS
+
+    _check(name in SAMPLERS, path, name, "a sampler: one of " + ", ".join(repr(s) for s in SAMPLERS))
 
 
 @dataclass
@@ -119,20 +135,20 @@ class TeacherConfig:
     min_temperature: float = 1.0  # guard: a near-perfect val set can fit T* < 1 and sharpen targets
     cross_fit: int = 0  # K >= 2: K fold teachers, each sample later scored by one that never saw it
     seed: int = 0
-    additional: list = field(default_factory=list)  # more rlkd teacher checkpoints (multi-teacher KD)
+    additional: list[str] = field(default_factory=list)  # more rlkd teacher checkpoints (multi-teacher KD)
     logits_dtype: Literal["float16", "float32"] = "float16"  # how precompute stores logits
     topk: int = 0  # > 0: store only the top-k probabilities (FKD / ReLabel); 0 stores all logits
 
     def validate(self, path: str) -> None:
-        _check(self.epochs >= 1, f"{path}.epochs", self.epochs, "an integer >= 1")
-        _check(self.batch_size >= 1, f"{path}.batch_size", self.batch_size, "an integer >= 1")
+        _check_at_least(self, path, 1, "epochs", "batch_size")
+        _check_at_least(self, path, 0, "weight_decay")
         _check(self.lr > 0, f"{path}.lr", self.lr, "a float > 0")
         _check(0.0 <= self.label_smoothing < 1.0, f"{path}.label_smoothing", self.label_smoothing, "a float in [0, 1)")
         _check(self.cross_fit == 0 or self.cross_fit >= 2, f"{path}.cross_fit", self.cross_fit, "0 (off) or an integer >= 2")
         _check(self.min_temperature > 0, f"{path}.min_temperature", self.min_temperature, "a float > 0")
         _check(self.topk >= 0, f"{path}.topk", self.topk, "0 (store all logits) or an integer >= 1")
-        _check(all(isinstance(a, str) for a in self.additional), f"{path}.additional", self.additional,
-               "a list of rlkd teacher checkpoint paths")
+        _check(self.num_classes is None or self.num_classes >= 2, f"{path}.num_classes", self.num_classes,
+               "null (the data's class count) or an integer >= 2")
         cm = self.class_map
         _check(cm is None or cm == "imagenet" or (isinstance(cm, list) and all(isinstance(i, int) for i in cm)),
                f"{path}.class_map", cm, 'null, "imagenet" (match class names to ImageNet-1k wnids) or a list of ints')
@@ -168,8 +184,9 @@ class DistillConfig:
     prerender_mb: int = 1024  # render all stored views once when they fit in this many MB
 
     def validate(self, path: str) -> None:
-        _check(self.epochs >= 1, f"{path}.epochs", self.epochs, "an integer >= 1")
-        _check(self.batch_size >= 1, f"{path}.batch_size", self.batch_size, "an integer >= 1")
+        _check_at_least(self, path, 1, "epochs", "batch_size")
+        _check_at_least(self, path, 0, "weight_decay", "dkd_alpha", "dkd_beta", "dkd_warmup", "dkd_ce_weight",
+                        "prerender_mb")
         _check(self.lr > 0, f"{path}.lr", self.lr, "a float > 0")
         _check(self.temperature > 0, f"{path}.temperature", self.temperature, "a float > 0")
         _check(0.0 <= self.alpha <= 1.0, f"{path}.alpha", self.alpha, "a float in [0, 1]")
@@ -179,8 +196,7 @@ class DistillConfig:
 class CurriculumConfig:
     """Which training samples an epoch uses (rlkd.distill.samplers)."""
 
-    sampler: Literal["full", "adaptive", "threshold", "easy_to_hard", "hard_mining", "mixed", "pacing",
-                     "anti", "random"] = "full"
+    sampler: str = "full"  # a name in rlkd.distill.samplers.SAMPLERS
     difficulty: float = 0.5  # target difficulty when no policy chooses it
     fraction: float = 0.7  # share of the training set an epoch uses (the seed's 70%)
     stratify: bool = True  # select within each class (a global window drops whole classes)
@@ -190,6 +206,7 @@ class CurriculumConfig:
     full_pass_every: int = 5  # with train_pass: also a full pass every k epochs
 
     def validate(self, path: str) -> None:
+        _check_sampler(self.sampler, f"{path}.sampler")
         _check(0.0 < self.fraction <= 1.0, f"{path}.fraction", self.fraction, "a float in (0, 1]")
         _check(0.0 <= self.difficulty <= 1.0, f"{path}.difficulty", self.difficulty, "a float in [0, 1]")
         _check(0.0 < self.pacing_start <= 1.0, f"{path}.pacing_start", self.pacing_start, "a float in (0, 1]")
@@ -200,11 +217,11 @@ class CurriculumConfig:
 class EnvConfig:
     """The gymnasium environment: episode = one run of distill.epochs epochs, step = one epoch."""
 
-    sampler: str = "adaptive"  # the sampler the action's difficulty drives
+    sampler: str = "adaptive"  # the sampler the action's difficulty drives (a name in SAMPLERS)
     action: Literal["continuous", "discrete"] = "continuous"
     difficulty_bins: int = 5  # discrete: difficulty = bin / (bins - 1)
     control_temperature: bool = False  # extra action dimension: KD temperature
-    temperature_range: list = field(default_factory=lambda: [1.0, 8.0])
+    temperature_range: list[float] = field(default_factory=lambda: [1.0, 8.0])
     control_fraction: bool = True  # extra action dimension: subset fraction (lets a policy use all data)
     min_fraction: float = 0.3
     control_teacher_weights: bool = False  # one extra dimension per teacher (multi-teacher KD)
@@ -213,10 +230,15 @@ class EnvConfig:
     eval_seeds: int = 5  # runs per method in `rlkd evaluate`
 
     def validate(self, path: str) -> None:
+        _check_sampler(self.sampler, f"{path}.sampler")
         _check(self.difficulty_bins >= 2, f"{path}.difficulty_bins", self.difficulty_bins, "an integer >= 2")
+        _check(self.eval_seeds >= 1, f"{path}.eval_seeds", self.eval_seeds,
+               "an integer >= 1 (set by `rlkd evaluate --seeds N` or env.eval_seeds)")
         tr = self.temperature_range
         _check(len(tr) == 2 and 0 < tr[0] < tr[1], f"{path}.temperature_range", tr, "[low, high] with 0 < low < high")
         _check(0.0 < self.min_fraction <= 1.0, f"{path}.min_fraction", self.min_fraction, "a float in (0, 1]")
+        _check(self.divergence_penalty <= 0, f"{path}.divergence_penalty", self.divergence_penalty,
+               "a float <= 0 (the reward of the epoch where a run diverges)")
         extra = self.control_temperature or self.control_fraction or self.control_teacher_weights
         _check(self.action == "continuous" or not extra, f"{path}.action", self.action,
                "continuous when control_temperature / control_fraction / control_teacher_weights are on")
@@ -235,6 +257,13 @@ class RewardConfig:
     abs_weight: float = 0.1
     abs_threshold: float = 70.0
 
+    def validate(self, path: str) -> None:
+        _check_at_least(self, path, 0, "acc_weight", "loss_weight", "loss_cap", "early_bonus", "abs_weight")
+        _check(0.0 <= self.early_fraction <= 1.0, f"{path}.early_fraction", self.early_fraction, "a float in [0, 1]")
+        for name in ("early_acc", "abs_threshold"):
+            value = getattr(self, name)
+            _check(0.0 <= value <= 100.0, f"{path}.{name}", value, "an accuracy in percent, in [0, 100]")
+
 
 @dataclass
 class PPOConfig:
@@ -251,15 +280,22 @@ class PPOConfig:
     minibatch_size: int = 40
     episodes_per_batch: int = 2  # train batch = this many whole episodes (RLlib samples whole episodes)
     checkpoint_every: int = 1  # iterations
-    hidden: list = field(default_factory=lambda: [64, 64])
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
     seed: int = 0
     checkpoint: Optional[str] = None  # policy checkpoint for apply / evaluate (set by the train stage)
     resume: Optional[str] = None  # continue training from this checkpoint, iteration count intact
 
     def validate(self, path: str) -> None:
-        _check(self.iterations >= 1, f"{path}.iterations", self.iterations, "an integer >= 1")
-        _check(self.episodes_per_batch >= 1, f"{path}.episodes_per_batch", self.episodes_per_batch, "an integer >= 1")
-        _check(self.checkpoint_every >= 1, f"{path}.checkpoint_every", self.checkpoint_every, "an integer >= 1")
+        _check_at_least(self, path, 1, "iterations", "num_epochs", "minibatch_size", "episodes_per_batch",
+                        "checkpoint_every")
+        _check_at_least(self, path, 0, "entropy_coeff", "vf_loss_coeff")
+        _check(self.lr > 0, f"{path}.lr", self.lr, "a float > 0")
+        _check(self.clip_param > 0, f"{path}.clip_param", self.clip_param, "a float > 0")
+        for name in ("gamma", "lambda_"):
+            value = getattr(self, name)
+            _check(0.0 <= value <= 1.0, f"{path}.{name}", value, "a float in [0, 1]")
+        _check(len(self.hidden) >= 1 and all(size >= 1 for size in self.hidden), f"{path}.hidden", self.hidden,
+               "a non-empty list of layer sizes, each an integer >= 1")
 
 
 @dataclass
@@ -286,17 +322,33 @@ class TuneConfig:
     pbt_schedule: Optional[str] = None  # a schedule.json from `rlkd pbt`, shown by `rlkd evaluate`
 
     def validate(self, path: str) -> None:
-        _check(self.num_samples >= 1, f"{path}.num_samples", self.num_samples, "an integer >= 1")
-        _check(self.keep_checkpoints >= 1, f"{path}.keep_checkpoints", self.keep_checkpoints, "an integer >= 1")
+        _check_at_least(self, path, 1, "num_samples", "keep_checkpoints", "grace_period", "perturbation_interval")
+        _check_at_least(self, path, 0, "max_concurrent_trials", "max_failures")
         _check(self.pbt_population >= 2, f"{path}.pbt_population", self.pbt_population, "an integer >= 2")
+        for metric, value in self.stop.items():
+            _check(isinstance(value, (int, float)) and not isinstance(value, bool), f"{path}.stop.{metric}", value,
+                   "a number: the trial stops when the metric reaches it")
         for key, spec in self.param_space.items():
-            ok = (isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) in SEARCH_KINDS
-                  and isinstance(next(iter(spec.values())), list))
-            _check(ok, f"{path}.param_space.{key}", spec,
-                   "one of {grid: [...]}, {choice: [...]}, {uniform: [lo, hi]}, {loguniform: [lo, hi]}")
+            _check_search(spec, f"{path}.param_space.{key}")
 
 
 SEARCH_KINDS = ("grid", "choice", "uniform", "loguniform")
+
+
+def _check_search(spec: Any, path: str) -> None:
+    """The shape of one search; whether its values fit the key is checked by `Config.validate`."""
+    _check(isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) in SEARCH_KINDS
+           and isinstance(next(iter(spec.values())), list), path, spec,
+           "one of {grid: [...]}, {choice: [...]}, {uniform: [lo, hi]}, {loguniform: [lo, hi]}")
+    (kind, values), = spec.items()
+    if kind in ("grid", "choice"):
+        _check(len(values) >= 1, f"{path}.{kind}", values, "a non-empty list of the values to try")
+        return
+    bounds = [_coerce(v, float, f"{path}.{kind}[{i}]") for i, v in enumerate(values)]
+    low = 0.0 if kind == "loguniform" else -math.inf
+    _check(len(bounds) == 2 and all(math.isfinite(b) for b in bounds) and low < bounds[0] < bounds[1],
+           f"{path}.{kind}", values, "[lo, hi]: two finite numbers with lo < hi"
+           + (" and lo > 0 (a log scale)" if kind == "loguniform" else ""))
 
 
 @dataclass
@@ -316,6 +368,13 @@ class ResourcesConfig:
     ray_address: Optional[str] = None  # null: an embedded local Ray on 127.0.0.1; else ray.init(address=...)
     torch_threads: int = 0  # 0: leave torch's default
 
+    def validate(self, path: str) -> None:
+        _check_at_least(self, path, 1, "num_envs_per_env_runner", "precompute_actors", "precompute_batch_size",
+                        "precompute_rows_per_shard")
+        _check_at_least(self, path, 0, "num_env_runners", "num_cpus_per_env_runner", "num_gpus_per_env_runner",
+                        "num_learners", "num_gpus_per_learner", "precompute_gpus_per_actor",
+                        "precompute_cpus_per_actor", "torch_threads")
+
 
 @dataclass
 class Config:
@@ -330,6 +389,19 @@ class Config:
     tune: TuneConfig = field(default_factory=TuneConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 
+    def validate(self, path: str) -> None:
+        """Each tune.param_space key must name a config field and every value it tries must fit that field."""
+        for key, spec in self.tune.param_space.items():
+            where = f"tune.param_space.{key}"
+            try:
+                tp = _field_type(key.split("."))
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: not a config key ({exc})") from None
+            (kind, values), = spec.items()
+            tried = values if kind in ("grid", "choice") else [float(v) for v in values]
+            for i, value in enumerate(tried):
+                _check_finite(_coerce(value, tp, f"{where}.{kind}[{i}]"), f"{where}.{kind}[{i}]")
+
 
 # ----------------------------------------------------------------------------- loading
 
@@ -342,6 +414,8 @@ def _type_name(tp: Any) -> str:
         return " or ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
     if dataclasses.is_dataclass(tp):
         return "a mapping"
+    if origin is list:
+        return f"a list ({_type_name(typing.get_args(tp)[0])} each)"
     return {int: "an integer", float: "a number", str: "a string", bool: "true/false",
             list: "a list", dict: "a mapping"}.get(tp, str(tp))
 
@@ -367,6 +441,9 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     elif dataclasses.is_dataclass(tp):
         if isinstance(value, dict):
             return _build(tp, value, path)
+    elif origin is list:
+        if isinstance(value, list):
+            return [_coerce(item, typing.get_args(tp)[0], f"{path}[{i}]") for i, item in enumerate(value)]
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -391,6 +468,19 @@ def _unknown_key(cls: type, key: str, path: str) -> ConfigError:
     return ConfigError(f"{where}: unknown key.{hint} Allowed keys here: {', '.join(names)}")
 
 
+def _check_finite(value: Any, path: str) -> None:
+    """NaN and inf (YAML .nan / .inf) slip past range checks such as `lr > 0` or poison a run later: refuse
+    them in every float of the config, inside lists and mappings (model_kwargs, param_space) too."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{path}: value {value!r} is not allowed; expected a finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{path}[{i}]")
+
+
 def _build(cls: type, data: dict, path: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -398,7 +488,9 @@ def _build(cls: type, data: dict, path: str = "") -> Any:
     for key, value in data.items():
         if key not in names:
             raise _unknown_key(cls, str(key), path)
-        kwargs[key] = _coerce(value, hints[key], f"{path}.{key}" if path else key)
+        where = f"{path}.{key}" if path else key
+        kwargs[key] = _coerce(value, hints[key], where)
+        _check_finite(kwargs[key], where)
     obj = cls(**kwargs)
     if hasattr(obj, "validate"):
         obj.validate(path)
@@ -427,26 +519,33 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def _field_type(keys: list[str]) -> Any:
+    """The type hint of the config field at a key path; ConfigError (with a suggestion) if there is none."""
+    tp: Any = Config
+    for depth, key in enumerate(keys):
+        if not dataclasses.is_dataclass(tp):
+            raise ConfigError(f"{'.'.join(keys[:depth])} is not a config section")
+        if key not in {f.name for f in dataclasses.fields(tp)}:
+            raise _unknown_key(tp, key, ".".join(keys[:depth]))
+        tp = typing.get_type_hints(tp)[key]
+    return tp
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Set `a.b.c=value` items into a raw config dict; the key path must exist in `Config`."""
     for item in overrides:
         keys, value = _parse_override(item)
-        cls: Any = Config
+        try:
+            _field_type(keys)
+        except ConfigError as exc:
+            raise ConfigError(f"--set {item!r}: {exc}") from None
         node = data
-        for depth, key in enumerate(keys):
-            path = ".".join(keys[: depth + 1])
-            if not dataclasses.is_dataclass(cls) or key not in {f.name for f in dataclasses.fields(cls)}:
-                if dataclasses.is_dataclass(cls):
-                    raise ConfigError(f"--set {item!r}: " + str(_unknown_key(cls, key, ".".join(keys[:depth]))))
-                raise ConfigError(f"--set {item!r}: {path} is not a config section")
-            if depth == len(keys) - 1:
-                node[key] = value
-            else:
-                cls = typing.get_type_hints(cls)[key]
-                child = node.get(key)
-                if not isinstance(child, dict):
-                    child = node[key] = {}
-                node = child
+        for key in keys[:-1]:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        node[keys[-1]] = value
     return data
 
 
@@ -502,6 +601,11 @@ def config_to_dict(cfg: Config) -> dict:
     return dataclasses.asdict(cfg)
 
 
+def config_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+
+
 def save_config(cfg: Config, path: str | Path) -> None:
-    with open(path, "w") as fh:
-        yaml.safe_dump(config_to_dict(cfg), fh, sort_keys=False)
+    from rlkd.workdir import atomic_write_text
+
+    atomic_write_text(path, config_yaml(cfg))

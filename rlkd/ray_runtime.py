@@ -1,8 +1,13 @@
 """Starting or joining Ray: the one place that calls `ray.init`.
 
-A local run keeps every Ray process on 127.0.0.1 (RAY_NOTES.md: Ray binds to the
-machine's network address unless RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) with no
-dashboard; token authentication stays on. Only a given address talks to other hosts.
+A local run keeps every Ray process on 127.0.0.1 with no dashboard, whatever was
+imported first: Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, when `ray` is
+imported, and otherwise binds to every interface (RAY_NOTES.md), so both the
+variable (for the processes Ray starts) and Ray's already-read constant (for this
+one) are set here. A local run never joins a cluster by accident: it starts its
+own Ray (`address="local"`) and sets an inherited RAY_ADDRESS aside, saying so.
+Token authentication stays as Ray sets it (docs/cluster.md). Only an address the
+user gives (`--cluster`, `resources.ray_address`) talks to other hosts.
 """
 
 from __future__ import annotations
@@ -16,20 +21,28 @@ from typing import Optional
 from rlkd.errors import RlkdError
 
 
+LOOPBACK_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
 def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) -> None:
     """Join the cluster at `address`, or start a local Ray on 127.0.0.1; no-op when Ray is up."""
     if "ray" in sys.modules and sys.modules["ray"].is_initialized():
         return
     if not address:
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        keep_on_loopback()
+        inherited = os.environ.pop("RAY_ADDRESS", None)
+        if inherited:
+            print(f"rlkd: ignoring RAY_ADDRESS={inherited} for this local run (Ray starts on 127.0.0.1); "
+                  f"use --cluster or resources.ray_address to run on that cluster", file=sys.stderr)
         import ray
 
-        ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=True, logging_level="WARNING")
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=True,
+                 logging_level="WARNING", _node_ip_address="127.0.0.1")
         return
     host, port = _host_port(address)
     if host is not None:
         if _is_loopback(host):  # a cluster on this machine: keep Ray from swapping in the network address
-            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+            keep_on_loopback()
         _check_listening(host, port, address)
     _send_token_if_available()
     import ray
@@ -39,6 +52,15 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) ->
     except Exception as exc:  # ConnectionError, TimeoutError, auth failures
         raise RlkdError(f"could not connect to a Ray cluster at {address!r} ({type(exc).__name__}: {exc}); "
                         f"start one with `ray start --head` or fix --address / RAY_ADDRESS") from exc
+
+
+def keep_on_loopback() -> None:
+    """Every Ray process of this run binds to 127.0.0.1, whether or not `ray` was imported already."""
+    os.environ[LOOPBACK_VAR] = "0"  # read by the processes Ray starts
+    if "ray" in sys.modules:  # this process read the variable at import: set what it read
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def _send_token_if_available() -> None:
@@ -59,9 +81,12 @@ def _send_token_if_available() -> None:
 
 def _host_port(address: str) -> tuple[Optional[str], int]:
     """(host, port) of a host:port address; (None, 0) for 'auto' or a ray:// URL that Ray resolves itself."""
-    if address == "auto" or "://" in address or ":" not in address:
+    if address == "auto" or "://" in address:
         return None, 0
-    host, _, port = address.rpartition(":")
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RlkdError(f"Ray address {address!r} is not HOST:PORT with a port in 1..65535 (e.g. 10.0.0.5:6379), "
+                        f"'auto' or ray://HOST:PORT; fix --address / RAY_ADDRESS / resources.ray_address")
     return host, int(port)
 
 
@@ -87,3 +112,16 @@ def check_cpus(needed: float, what: str) -> None:
     if needed > total + 1e-9:
         raise RlkdError(f"{what} needs {needed:g} CPUs but the Ray cluster has {total:g}; lower "
                         f"resources.num_env_runners or resources.num_cpus_per_env_runner (e.g. 0.5), or add nodes")
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost error's type and last line: Ray wraps a worker's error several layers deep."""
+    seen = {id(exc)}
+    while True:
+        inner = getattr(exc, "cause", None) or exc.__cause__
+        if not isinstance(inner, BaseException) or id(inner) in seen:
+            break
+        seen.add(id(inner))
+        exc = inner
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"

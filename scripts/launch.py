@@ -12,10 +12,11 @@ import os
 import sys
 from pathlib import Path
 
-from rlkd.cli import add_config_args
+from rlkd.cli import add_config_args, error_message
 from rlkd.errors import RlkdError
 from rlkd.pipeline import run_pipeline, stages
 from rlkd.ray_runtime import ensure_ray
+from rlkd.workdir import folder_lock
 
 ARTEFACTS = {"teacher": "teacher.safetensors", "precompute": "shards/manifest.json",
              "distill": "learning_curve.png", "train": "checkpoint", "tune": "checkpoint", "evaluate": "report.md"}
@@ -41,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"launch: connected to the Ray cluster at {address}")
         elif args.address:
             raise RlkdError("--address needs --cluster")
-        run_pipeline(workdir, args.config, overrides, args.stage, "tune" if args.tune else "train")
-    except RlkdError as exc:
-        print(f"launch: error: {exc}", file=sys.stderr)
+        with folder_lock(workdir, "scripts/launch.py"):  # a second launch here stops at once, naming this one
+            run_pipeline(workdir, args.config, overrides, args.stage, "tune" if args.tune else "train")
+    except (RlkdError, OSError) as exc:
+        print(f"launch: error: {error_message(exc)}", file=sys.stderr)
         return 2
     print("artefacts:")
     for name in stages("tune" if args.tune else "train"):

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from rlkd.cli import main
-from rlkd.config import Config, load_config
+from rlkd.config import Config, apply_overrides, config_from_dict, load_config
 from rlkd.errors import ConfigError
 
 
@@ -57,3 +57,39 @@ def test_cli_exit_code_2_with_message(capsys, tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+def float_keys(cls=Config, prefix=""):
+    """Every key of the config whose type is a float (or an optional float), found from the dataclasses."""
+    import dataclasses
+    import typing
+
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(tp):
+            yield from float_keys(tp, f"{prefix}{f.name}.")
+        elif tp is float or (typing.get_origin(tp) is typing.Union and float in typing.get_args(tp)):
+            yield f"{prefix}{f.name}"
+
+
+@pytest.mark.parametrize("key", list(float_keys()))
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "nan"])
+def test_every_float_key_refuses_nan_and_inf(key, value):
+    with pytest.raises(ConfigError, match=rf"^{key}: value .* is not allowed; expected a finite number"):
+        config_from_dict(apply_overrides({}, [f"{key}={value}"]))
+
+
+def test_boundary_values_stay_allowed():
+    cfg = load_config(None, ["ppo.gamma=1", "ppo.lambda_=0", "tune.max_failures=0", "resources.num_env_runners=0",
+                             "resources.num_gpus_per_env_runner=0", "reward.acc_weight=0", "ppo.hidden=[8]",
+                             "env.temperature_range=[1, 2]", "tune.param_space={ppo.lr: {loguniform: [1e-4, 1e-3]}}"])
+    assert cfg.ppo.gamma == 1.0 and cfg.env.temperature_range == [1.0, 2.0] and cfg.ppo.hidden == [8]
+
+
+def test_param_space_keys_and_values_fit_the_config():
+    with pytest.raises(ConfigError, match=r"tune\.param_space\.ppo\.lrr: not a config key.*Did you mean 'lr'"):
+        load_config(None, ["tune.param_space={ppo.lrr: {grid: [0.1]}}"])
+    with pytest.raises(ConfigError, match=r"tune\.param_space\.distill\.epochs\.grid\[1\]: value 'ten' has the wrong type"):
+        load_config(None, ["tune.param_space={distill.epochs: {grid: [5, ten]}}"])
+    with pytest.raises(ConfigError, match=r"tune\.param_space\.distill\.epochs\.uniform\[0\]: value 1\.0 .*an integer"):
+        load_config(None, ["tune.param_space={distill.epochs: {uniform: [1, 9]}}"])

@@ -53,7 +53,7 @@ def test_round_trip_matches_direct_teacher_forward(shards_dir, teacher_dir):
 
     cfg = load_config(None, TEACHER)
     data = load_data(cfg.data)
-    shards = load_shards(shards_dir, expect=expectation(cfg, teacher_dir), verify="full")
+    shards = load_shards(shards_dir, expect=expectation(cfg, teacher_dir))
     assert len(shards.manifest["shards"]) >= 2  # rows_per_shard=1000 splits 2874 rows
     tr = shards.splits["train"]
     assert tr.logits.shape == (1, len(data.train), 2, 10) and shards.splits["val"].logits.shape[2] == 1
@@ -124,7 +124,7 @@ def test_flipped_byte_names_the_shard(shards_dir, tmp_path):
     raw[len(raw) // 2] ^= 0xFF
     victim.write_bytes(bytes(raw))
     with pytest.raises(DataError, match=rf"{victim.name}: sha256 differs.*rlkd precompute --force"):
-        load_shards(bad, verify="full")
+        load_shards(bad)
 
 
 def test_truncated_shard_fails_size_check(shards_dir, tmp_path):
@@ -168,7 +168,7 @@ def test_nan_logits_are_refused(shards_dir, tmp_path):
     manifest["shards"] = [shard_entry(bad / e["file"]) for e in manifest["shards"]]  # hashes now match
     (bad / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(DataError, match=r"column logits holds NaN"):
-        load_shards(bad, verify="full")
+        load_shards(bad)
 
 
 def test_missing_row_is_refused(shards_dir, tmp_path):
@@ -199,7 +199,7 @@ def test_topk_and_several_teachers(teacher_dir, tmp_path, ray_session):
     execute(COMMANDS["teacher"], load_config(None, ["teacher.epochs=3", "teacher.seed=7"]), second)
     cfg, _ = precompute(tmp_path / "pre", teacher_dir, "teacher.topk=3",
                         f"teacher.additional=[{second / 'teacher.safetensors'}]")
-    shards = load_shards(tmp_path / "pre" / "shards", verify="full")
+    shards = load_shards(tmp_path / "pre" / "shards")
     assert shards.num_teachers == 2
     names = pq.read_schema(sorted((tmp_path / "pre" / "shards").glob("*.parquet"))[0]).names
     assert {"topk_idx_0", "topk_val_0", "topk_idx_1", "topk_val_1"} <= set(names) and "logits_0" not in names

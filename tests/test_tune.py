@@ -74,10 +74,10 @@ def test_killed_tune_driver_resumes_without_losing_iterations(tmp_path, teacher_
         sets += ["--set", o]
     cmd = [sys.executable, "-m", "rlkd.cli", "tune", "--out", str(out), *sets]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    exp = out / "ray_results" / "rlkd_tune"
+    results = out / "ray_results"
     deadline = time.time() + 300
     while time.time() < deadline:  # kill once some trial has checkpointed at least two iterations
-        if len(list(exp.glob("*/checkpoint_000002"))) >= 1:
+        if len(list(results.glob("rlkd_tune-*/*/checkpoint_000002"))) >= 1:
             time.sleep(2.0)  # past Tune's 1 s experiment-state snapshot: what a user would lose is bounded by it
             break
         time.sleep(0.2)
@@ -90,6 +90,7 @@ def test_killed_tune_driver_resumes_without_losing_iterations(tmp_path, teacher_
     m = json.loads((out / "metrics.json").read_text())
     assert [t["iterations"] for t in m["trials"]] == [N, N]
     assert any(t["iterations_since_restore"] < N for t in m["trials"])  # continued from a checkpoint
+    (exp,) = results.glob("rlkd_tune-*")
     for trial in exp.glob("PPO_*"):
         with open(trial / "progress.csv") as fh:
             iters = sorted({int(row["training_iteration"]) for row in csv.DictReader(fh)})

@@ -13,9 +13,10 @@ from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
-from rlkd.config import Config, load_config
-from rlkd.curriculum.actions import EpochAction, decode_action
-from rlkd.errors import CheckpointError
+from rlkd.config import Config, absolute_paths, config_from_dict
+from rlkd.curriculum.actions import EpochAction, action_dims, decode_action
+from rlkd.curriculum.policy_net import POLICY_SPEC, PolicyNetwork, describe_space, load_policy_network
+from rlkd.errors import CheckpointError, ConfigError
 
 
 class CurriculumPolicy(Protocol):
@@ -61,52 +62,50 @@ class ReplaySchedule:
 
 
 class LearnedPolicy:
-    """A trained RLlib module, restored alone: no Ray cluster, no algorithm, no env runners."""
+    """A trained policy network, read from its export: no Ray, no RLlib, nothing unpickled."""
 
-    def __init__(self, module, cfg: Config, num_teachers: int, name: str = "policy"):
-        self.module, self.cfg, self.num_teachers, self.name = module, cfg, num_teachers, name
+    def __init__(self, network: PolicyNetwork, cfg: Config, num_teachers: int, name: str = "policy"):
+        self.network, self.cfg, self.num_teachers, self.name = network, cfg, num_teachers, name
 
     def raw_action(self, observation: np.ndarray):
         """The deterministic action in the env's own space (Box bounds or a Discrete index)."""
-        import torch
-        from ray.rllib.core.columns import Columns
-
-        with torch.no_grad():
-            out = self.module.forward_inference({Columns.OBS: torch.as_tensor(observation, dtype=torch.float32)[None]})
-        logits = out[Columns.ACTION_DIST_INPUTS][0].numpy()
-        if self.cfg.env.action == "discrete":
-            return int(np.argmax(logits))
-        import gymnasium as gym
-        from ray.rllib.utils.spaces.space_utils import unsquash_action
-
-        mean = logits[: len(logits) // 2]  # mean in the normalised [-1, 1] space (normalize_actions=True)
-        return unsquash_action(mean, gym.spaces.Box(0.0, 1.0, shape=mean.shape, dtype=np.float32))
+        return self.network.action(observation)
 
     def act(self, observation: np.ndarray, epoch: int, epochs: int) -> EpochAction:
         return decode_action(self.raw_action(observation), self.cfg.env, self.num_teachers)
 
 
+def env_action_space(cfg: Config, num_teachers: int) -> dict:
+    """The env's action space (as policy.json writes it) that `decode_action` expects under `cfg`."""
+    if cfg.env.action == "discrete":
+        return {"type": "discrete", "n": cfg.env.difficulty_bins}
+    size = len(action_dims(cfg.env, num_teachers))
+    return {"type": "box", "shape": [size], "low": [0.0] * size, "high": [1.0] * size}
+
+
 def load_policy(checkpoint_dir: str | Path) -> LearnedPolicy:
-    """Restore the policy network from an `rlkd train` checkpoint (works in a fresh process without ray.init)."""
-    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_LEARNER_GROUP, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    from rlkd.rl.ppo import CONFIG_FILE
-
-    root = Path(checkpoint_dir).resolve()
-    module_dir = root / COMPONENT_LEARNER_GROUP / COMPONENT_LEARNER / COMPONENT_RL_MODULE / DEFAULT_MODULE_ID
-    if not module_dir.is_dir() or not (root / CONFIG_FILE).is_file():
-        raise CheckpointError(f"{checkpoint_dir}: not an rlkd policy checkpoint (needs {CONFIG_FILE} and "
-                              f"{module_dir.relative_to(root)}); pass a folder written by `rlkd train`")
-    cfg = load_config(root / CONFIG_FILE)
-    module = RLModule.from_checkpoint(str(module_dir))
-    dims = module.observation_space.shape if module.observation_space is not None else None
-    num_teachers = 1 + len(cfg.teacher.additional)
+    """Restore the policy from the export `rlkd train` / `rlkd tune` write beside a checkpoint (policy.json +
+    policy.safetensors): safe on folders from others, since nothing is unpickled, and it needs no Ray."""
     from rlkd.env.curriculum_env import OBS_KEYS  # the env defines the observation (imported here: env -> curriculum)
 
-    if dims is not None and dims[0] != len(OBS_KEYS):
-        raise CheckpointError(f"{checkpoint_dir}: observation size {dims[0]} is not this rlkd's {len(OBS_KEYS)}")
-    return LearnedPolicy(module, cfg, num_teachers)
+    root = Path(checkpoint_dir).resolve()
+    network = load_policy_network(root)
+    spec_path = root / POLICY_SPEC
+    try:
+        cfg = absolute_paths(config_from_dict(network.spec.config))
+    except ConfigError as exc:
+        raise CheckpointError(f"{spec_path}: its rlkd_config is not valid for this rlkd ({exc})") from None
+    observation, ours = describe_space(network.spec.observation_space), f"Box(shape=({len(OBS_KEYS)},))"
+    if observation != ours:
+        raise CheckpointError(f"{spec_path}: observation space {observation} is not this rlkd's {ours} "
+                              f"({', '.join(OBS_KEYS)})")
+    num_teachers = 1 + len(cfg.teacher.additional)
+    expected = env_action_space(cfg, num_teachers)
+    if network.spec.action_space != expected:
+        raise CheckpointError(f"{spec_path}: action space {network.spec.action_space} does not match its "
+                              f"rlkd_config's env section, which implies {expected}; re-export the policy with "
+                              f"the config it was trained under")
+    return LearnedPolicy(network, cfg, num_teachers)
 
 
 def baseline_policies() -> list[tuple[str, list[str], CurriculumPolicy]]:

@@ -56,6 +56,17 @@ class DatasetSplits:
     class_names: list[str]
     name: str
 
+    def __post_init__(self) -> None:
+        """Every source assembles its splits here: a label outside the class range (e.g. -1, which HF datasets
+        use for unlabelled samples) would otherwise surface much later as an index error in a loss."""
+        for split_name in SPLITS:
+            labels = self.split(split_name).labels
+            bad = labels[(labels < 0) | (labels >= self.num_classes)]
+            if len(bad):
+                raise DataError(f"{self.name}: split {split_name!r} has labels {sorted(set(bad.tolist()))[:10]} "
+                                f"outside 0..{self.num_classes - 1} ({self.num_classes} classes); -1 usually marks "
+                                f"unlabelled samples: use a labelled split, or fix the labels or the class list")
+
     @property
     def num_classes(self) -> int:
         return len(self.class_names)

@@ -22,10 +22,11 @@ Plain pyarrow or HF `datasets` read the files without Ray.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -84,33 +85,102 @@ def shard_entry(path: Path) -> dict:
             "sha256": file_sha256(path)}
 
 
-def read_manifest(path: Path) -> dict:
-    file = Path(path) / MANIFEST
-    if not Path(path).is_dir():
+def _manifest_bytes(path: Path) -> bytes:
+    file = path / MANIFEST
+    if not path.is_dir():
         raise DataError(f"shards folder {path} does not exist; set data.shards or run `rlkd precompute`")
     if not file.is_file():
         raise DataError(f"{path}: no {MANIFEST}, so the precompute that wrote it did not finish; {REDO}")
-    try:
-        manifest = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{file}: not valid JSON ({exc}); {REDO}") from exc
+    return file.read_bytes()
+
+
+def _bytes_digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def manifest_digest(path: str | Path) -> str:
+    """sha256 of `manifest.json`'s bytes: one cheap id for "these shards" (the manifest holds every shard's hash)."""
+    return _bytes_digest(_manifest_bytes(Path(path)))
+
+
+def _required(file: Path, container: object, key: str, where: str, kind: type) -> Any:
+    name = f"{where}.{key}" if where else key
+    if not isinstance(container, dict) or key not in container:
+        raise DataError(f"{file}: missing key {name!r}; {REDO}")
+    value = container[key]
+    if not isinstance(value, kind):
+        raise DataError(f"{file}: {name} is {type(value).__name__}, expected {kind.__name__}; {REDO}")
+    return value
+
+
+def validate_manifest(file: Path, manifest: object) -> None:
+    """Every key the reader and its checks use is there, so a truncated or hand-edited manifest is a DataError."""
+    if not isinstance(manifest, dict):
+        raise DataError(f"{file}: a JSON {type(manifest).__name__}, expected an object; {REDO}")
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise DataError(f"{file}: schema_version {manifest.get('schema_version')} but this rlkd reads "
                         f"{SCHEMA_VERSION}; {REDO}")
+    for key, kind in (("num_classes", int), ("logits_dtype", str), ("topk", int), ("rows", int)):
+        _required(file, manifest, key, "", kind)
+    for i, teacher in enumerate(_required(file, manifest, "teachers", "", list)):
+        _required(file, teacher, "checkpoint_sha256", f"teachers[{i}]", str)
+    splits = _required(file, _required(file, manifest, "data", "", dict), "splits", "data", dict)
+    for split in SPLITS:
+        info = _required(file, splits, split, "data.splits", dict)
+        _required(file, info, "fingerprint", f"data.splits.{split}", str)
+        _required(file, info, "samples", f"data.splits.{split}", int)
+        _required(file, info, "views", f"data.splits.{split}", int)
+    for i, entry in enumerate(_required(file, manifest, "shards", "", list)):
+        for key, kind in (("file", str), ("rows", int), ("bytes", int), ("sha256", str)):
+            _required(file, entry, key, f"shards[{i}]", kind)
+
+
+def _parse_manifest(path: Path, raw: bytes) -> dict:
+    file = path / MANIFEST
+    try:
+        manifest = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{file}: not valid JSON ({exc}); {REDO}") from exc
+    validate_manifest(file, manifest)
     return manifest
 
 
-def verify_files(path: Path, manifest: dict, verify: str) -> None:
-    """Size of every shard always; full sha256 with verify='full'."""
+def read_manifest(path: str | Path) -> dict:
+    path = Path(path)
+    return _parse_manifest(path, _manifest_bytes(path))
+
+
+# (manifest digest, shard file, its stat signature) for every shard whose sha256 this process already checked.
+_HASHED: set[tuple[str, str, tuple[int, int, int, int]]] = set()
+
+
+def _stat_signature(file: Path) -> tuple[int, int, int, int]:
+    st = file.stat()
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _verify_files(path: Path, manifest: dict, digest: str) -> None:
+    """Every shard's size, and its sha256 once per process for a given manifest (env runners build many envs and
+    `evaluate` many runs: hashing each time would cost a full read of every shard per load).
+
+    A shard replaced or rewritten after it was hashed is hashed again when its inode, size or mtime changed; a
+    same-size change that keeps all three (bit rot, or a rewrite within the file system's clock tick) is caught by
+    the next process, not this one.
+    """
     for entry in manifest["shards"]:
-        file = Path(path) / entry["file"]
+        file = path / entry["file"]
         if not file.is_file():
             raise DataError(f"{file}: listed in {MANIFEST} but missing; {REDO}")
-        if file.stat().st_size != entry["bytes"]:
-            raise DataError(f"{file}: {file.stat().st_size} bytes, manifest says {entry['bytes']} (truncated or "
+        signature = _stat_signature(file)
+        if signature[2] != entry["bytes"]:
+            raise DataError(f"{file}: {signature[2]} bytes, manifest says {entry['bytes']} (truncated or "
                             f"changed); {REDO}")
-        if verify == "full" and file_sha256(file) != entry["sha256"]:
+        key = (digest, str(file.resolve()), signature)
+        if key in _HASHED:
+            continue
+        if file_sha256(file) != entry["sha256"]:
             raise DataError(f"{file}: sha256 differs from {MANIFEST} (the file is corrupt or was changed); {REDO}")
+        _HASHED.add(key)
 
 
 # ----------------------------------------------------------------------------- reader
@@ -210,15 +280,15 @@ def _split_arrays(table: pa.Table, split: str, n: int, views: int, manifest: dic
                        d_conf.view(n, views), d_ent.view(n, views))
 
 
-def load_shards(path: str | Path, expect: Optional[ShardExpectation] = None, verify: str = "size") -> TeacherShards:
-    """Read and verify shards: manifest, file sizes (sha256 with verify='full'), schema, coverage, finiteness."""
-    if verify not in ("size", "full"):
-        raise ValueError(f"verify must be 'size' or 'full', got {verify!r}")
+def load_shards(path: str | Path, expect: Optional[ShardExpectation] = None) -> TeacherShards:
+    """Read and verify shards: manifest keys, every shard's size and sha256 (hashed once per process, see
+    `_verify_files`), schema, coverage, finiteness."""
     path = Path(path)
-    manifest = read_manifest(path)
+    raw = _manifest_bytes(path)
+    manifest = _parse_manifest(path, raw)
     if expect is not None:
         _check_expectation(path, manifest, expect)
-    verify_files(path, manifest, verify)
+    _verify_files(path, manifest, _bytes_digest(raw))
     schema = shard_schema(manifest["num_classes"], len(manifest["teachers"]), manifest["logits_dtype"], manifest["topk"])
     tables = []
     for entry in manifest["shards"]:

@@ -8,6 +8,7 @@ from rlkd.config import Config
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun
 from rlkd.reports.plots import line_plot
+from rlkd.reports.tensorboard import TENSORBOARD_DIR, epoch_scalars, open_writer, write_scalars
 
 # what the optional argument of --curriculum NAME[:ARG] sets, per sampler
 CURRICULUM_ARG = {"adaptive": "difficulty", "threshold": "difficulty", "mixed": "difficulty",
@@ -51,6 +52,12 @@ def run_distill(cfg: Config, out: Path) -> dict:
                "epochs": run.history, "train_seconds": sum(h["seconds"] for h in run.history)}
     line_plot(out / "learning_curve.png", {"val acc (%)": metrics["val_acc_per_epoch"], "test acc (%)": test_acc},
               f"{cfg.distill.mode} / {cur.sampler}", "epoch", "accuracy (%)")
+    scalars = [{**epoch_scalars(val_acc=h["val_acc"], train_loss=h["loss"], subset_size=h["subset_size"],
+                                difficulty=h["difficulty"], fraction=h["fraction"],
+                                subset_difficulty_mean=h["subset_difficulty_mean"]), "test/acc": test}
+               for h, test in zip(run.history, test_acc)]
+    with open_writer(out / TENSORBOARD_DIR) as writer:
+        write_scalars(writer, scalars)
     print(f"distill: val_acc (last epoch) {metrics['val_acc_last_epoch']:.2f} | test_acc (last epoch) "
           f"{metrics['test_acc_last_epoch']:.2f} | test_acc at best-val epoch {metrics['best_val_epoch']}: "
           f"{metrics['test_acc_at_best_val_epoch']:.2f} | samples seen {metrics['samples_seen']}")

@@ -68,7 +68,7 @@ class DistillationRun:
         st = cfg.student
         self.student = build_model(st.arch, shards.num_classes, data.in_chans, st.pretrained,
                                    image_size=data.image_size, pretrained_file=st.pretrained_file,
-                                   model_kwargs=st.model_kwargs).to(dev)
+                                   model_kwargs=st.model_kwargs, section="student").to(dev)
         self._cuda = dev.type == "cuda"
         if self._cuda and cfg.distill.channels_last:
             self.student = self.student.to(memory_format=torch.channels_last)

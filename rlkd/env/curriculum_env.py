@@ -24,7 +24,7 @@ import numpy as np
 from rlkd.config import Config, config_from_dict, config_to_dict
 from rlkd.curriculum.actions import EpochAction, action_dims, decode_action
 from rlkd.data import DatasetSplits
-from rlkd.data.shards import TeacherShards
+from rlkd.data.shards import TeacherShards, manifest_digest
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun, NonFiniteLossError
 from rlkd.env.reward import curriculum_reward
@@ -32,15 +32,18 @@ from rlkd.env.reward import curriculum_reward
 OBS_KEYS = ("val_acc", "train_loss", "difficulty_q10", "difficulty_q50", "difficulty_q90", "agreement", "progress",
             "last_fraction")
 
-_INPUTS: dict[str, tuple[DatasetSplits, TeacherShards]] = {}
+_INPUTS: dict[str, tuple[str, tuple[DatasetSplits, TeacherShards]]] = {}  # config -> (manifest digest, inputs)
 
 
 def shared_inputs(cfg: Config) -> tuple[DatasetSplits, TeacherShards]:
-    """Data and shards, loaded once per process and shared by every env (and every reset) in it."""
+    """Data and shards, loaded once per process and shared by every env (and every reset) in it; loaded again
+    when the shards' manifest changed (`rlkd precompute --force` in this process), dropping the stale ones."""
     key = f"{cfg.data}|{cfg.teacher.checkpoint}|{cfg.teacher.additional}"
-    if key not in _INPUTS:
-        _INPUTS[key] = load_run_inputs(cfg)
-    return _INPUTS[key]
+    digest = manifest_digest(cfg.data.shards) if cfg.data.shards is not None else ""
+    cached = _INPUTS.get(key)
+    if cached is None or cached[0] != digest:
+        _INPUTS[key] = (digest, load_run_inputs(cfg))
+    return _INPUTS[key][1]
 
 
 def encode_observation(obs: dict[str, float]) -> np.ndarray:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from rlkd.errors import CheckpointError, ConfigError
 from rlkd.models.builtin import BUILTIN_MODELS
+from rlkd.models.io import read_torch_state_dict
 
 
 class ImageClassifier(nn.Module):
@@ -24,17 +27,48 @@ class ImageClassifier(nn.Module):
         return self.net((images.to(self.mean.dtype) - self.mean) / self.std)
 
 
-def _timm_model(name: str, num_classes: int, in_chans: int, pretrained: bool,
-                pretrained_file: Optional[str], kwargs: dict) -> tuple[nn.Module, tuple, tuple]:
+def _pretrained_overlay(pretrained_file: str, key: str) -> dict:
+    """timm's pretrained-config overlay for a local weights file.
+
+    A .safetensors file goes to timm's own loader (it holds nothing but tensors). Any
+    other file is read here with torch.load(weights_only=True) and handed to timm as a
+    state dict, so timm never unpickles it; timm then applies the same head / input-conv
+    adaptation and strict load as for safetensors.
+    """
+    if not Path(pretrained_file).is_file():
+        raise CheckpointError(f"{key}: {pretrained_file} does not exist; point it at a local weights file "
+                              f"(.safetensors, or a torch.save'd state_dict)")
+    if pretrained_file.endswith(".safetensors"):
+        return {"file": pretrained_file}
+    try:
+        return {"state_dict": read_torch_state_dict(pretrained_file)}
+    except CheckpointError as exc:
+        raise CheckpointError(f"{key}: {exc}") from exc
+
+
+def _timm_model(name: str, num_classes: int, in_chans: int, pretrained: bool, pretrained_file: Optional[str],
+                kwargs: dict, key: str) -> tuple[nn.Module, tuple, tuple]:
     import timm
 
     if not timm.is_model(name):
         raise ConfigError(f"model {name!r} is neither a built-in ({', '.join(BUILTIN_MODELS)}) nor a timm model; "
                           f"list timm's with timm.list_models('*{name[:4]}*')")
-    overlay = {"file": pretrained_file} if pretrained_file else None
-    net = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans,
-                            pretrained_cfg_overlay=overlay, **kwargs)
+    file_key = f"{key}pretrained_file"
+    overlay = _pretrained_overlay(pretrained_file, file_key) if pretrained and pretrained_file else None
+    try:
+        net = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans,
+                                pretrained_cfg_overlay=overlay, **kwargs)
+    except TypeError as exc:  # an argument the model's constructor does not take
+        raise ConfigError(f"{key}model_kwargs: {kwargs} do not fit timm model {name!r} ({exc}); remove or rename "
+                          f"the keys the model does not take") from exc
+    except (RuntimeError, KeyError, SafetensorError) as exc:
+        if overlay is None:
+            raise
+        raise CheckpointError(f"{file_key}: {pretrained_file} does not fit timm model {name!r} "
+                              f"({' '.join(str(exc).split())[:300]}); use weights saved from this model "
+                              f"(with these model_kwargs)") from exc
     cfg = net.pretrained_cfg or {}
+    cfg.pop("state_dict", None)  # the overlay's tensors: the model must not hold a second copy of its weights
     mean, std = tuple(cfg.get("mean", (0.5,) * 3)), tuple(cfg.get("std", (0.5,) * 3))
     if len(mean) != in_chans:  # grey-scale input to an RGB recipe: one averaged channel
         mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
@@ -43,14 +77,18 @@ def _timm_model(name: str, num_classes: int, in_chans: int, pretrained: bool,
 
 def build_model(name: str, num_classes: int, in_chans: int, pretrained: bool = False,
                 checkpoint: Optional[str] = None, *, image_size: Optional[int] = None,
-                pretrained_file: Optional[str] = None, model_kwargs: Optional[dict] = None) -> ImageClassifier:
+                pretrained_file: Optional[str] = None, model_kwargs: Optional[dict] = None,
+                section: Optional[str] = None) -> ImageClassifier:
     """Build a classifier taking uint8 N x C x H x W images.
 
     `checkpoint` loads rlkd weights (safetensors) after checking that the file was
     saved for the same arch, class count and input channels. `pretrained_file`
     lets timm's own pretrained loading read a local file instead of the hub.
+    `section` is the config section the arguments come from ("teacher", "student"):
+    errors about model_kwargs or pretrained_file name the key the user has to fix.
     """
     kwargs = dict(model_kwargs or {})
+    key = f"{section}." if section else ""
     if name in BUILTIN_MODELS:
         if pretrained:
             raise ConfigError(f"built-in model {name!r} has no pretrained weights; set pretrained: false")
@@ -59,10 +97,11 @@ def build_model(name: str, num_classes: int, in_chans: int, pretrained: bool = F
         try:
             net = BUILTIN_MODELS[name](num_classes, in_chans, image_size, **kwargs)
         except TypeError as exc:
-            raise ConfigError(f"model_kwargs {kwargs} do not fit built-in {name!r}: {exc}") from exc
+            raise ConfigError(f"{key}model_kwargs: {kwargs} do not fit built-in {name!r} ({exc}); remove or rename "
+                              f"the keys the model does not take") from exc
         model = ImageClassifier(net, (0.5,) * in_chans, (0.5,) * in_chans)
     else:
-        net, mean, std = _timm_model(name, num_classes, in_chans, pretrained, pretrained_file, kwargs)
+        net, mean, std = _timm_model(name, num_classes, in_chans, pretrained, pretrained_file, kwargs, key)
         model = ImageClassifier(net, mean, std)
     if checkpoint is not None:
         from rlkd.models.io import load_weights, read_metadata

@@ -24,7 +24,7 @@ import torch
 import rlkd
 from rlkd.config import Config, ResourcesConfig
 from rlkd.data import SPLITS, DatasetSplits, load_data
-from rlkd.data.shards import MANIFEST, SCHEMA_VERSION, load_shards, read_manifest, shard_entry, verify_files
+from rlkd.data.shards import MANIFEST, SCHEMA_VERSION, load_shards, read_manifest, shard_entry
 from rlkd.data.views import VIEW_FIELDS, sample_views
 from rlkd.errors import DataError
 from rlkd.models.inference import resolve_device
@@ -105,7 +105,12 @@ def write_scored_rows(rows: pa.Table, images: dict[str, np.ndarray], bundles: li
 
 
 def _finish(tmp: Path, final: Path, manifest_base: dict) -> dict:
-    """Name the shards, hash them, write the manifest, then move the folder into place in one rename."""
+    """Name the shards, hash them, write the manifest, then move the folder into place.
+
+    An existing `final` is renamed aside first and deleted only once the new folder is in place, so at every
+    moment one complete folder exists: a kill between the two renames leaves the previous shards in
+    `.<name>.old-*` next to `final` (the next run removes it); any other failure puts them back.
+    """
     files = sorted(tmp.glob("*.parquet"))
     entries = []
     for i, f in enumerate(files):
@@ -114,14 +119,22 @@ def _finish(tmp: Path, final: Path, manifest_base: dict) -> dict:
         entries.append(shard_entry(named))
     manifest = {**manifest_base, "rows": sum(e["rows"] for e in entries), "shards": entries}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
+    if not final.exists():
+        tmp.rename(final)
+        return manifest
+    aside = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+    final.rename(aside)
+    try:
+        tmp.rename(final)
+    except BaseException:
+        aside.rename(final)
+        raise
+    shutil.rmtree(aside)
     return manifest
 
 
 def _summary(final: Path, manifest: dict, seconds: float) -> dict:
-    shards = load_shards(final, verify="full")  # read back what was written: the proof it is usable
+    shards = load_shards(final)  # read back and hash what was written: the proof it is usable
     metrics = {"shards_path": str(final), "rows": manifest["rows"], "shards": len(manifest["shards"]),
                "megabytes": round(sum(e["bytes"] for e in manifest["shards"]) / 1e6, 3), "seconds_write": round(seconds, 3),
                "rows_per_s": round(manifest["rows"] / max(seconds, 1e-9), 1)}
@@ -134,24 +147,13 @@ def _summary(final: Path, manifest: dict, seconds: float) -> dict:
     return metrics
 
 
-def run_precompute(cfg: Config, out: Path, force: bool = False) -> dict:
-    data = load_data(cfg.data)
-    bundles = load_teacher_bundles(cfg, data)
-    key = inputs_key(cfg, data, bundles)
-    final = out / SHARDS_DIR
-    if not force and (final / MANIFEST).is_file():
-        try:
-            manifest = read_manifest(final)
-            if manifest.get("inputs_key") == key:
-                verify_files(final, manifest, "size")
-                print(f"precompute: {final} is up to date with these inputs (use --force to redo it)")
-                return {**_summary(final, manifest, float("nan")), "up_to_date": True}
-        except DataError as exc:
-            print(f"precompute: existing shards unusable ({exc}); writing them again")
+def write_shards(cfg: Config, data: DatasetSplits, bundles: list[TeacherBundle], key: str,
+                 final: Path) -> tuple[dict, float]:
+    """Score every (split, sample, view) row into a hidden folder and publish it as `final`: (manifest, seconds)."""
     res = cfg.resources
     ensure_ray(res.ray_address)
-    tmp = out / f".{SHARDS_DIR}.tmp-{uuid.uuid4().hex[:8]}"
-    out.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    final.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
         write_scored_rows(row_table(cfg, data), {s: data.split(s).images.numpy() for s in SPLITS}, bundles,
@@ -171,6 +173,26 @@ def run_precompute(cfg: Config, out: Path, force: bool = False) -> dict:
         })
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return manifest, seconds
+
+
+def run_precompute(cfg: Config, out: Path, force: bool = False) -> dict:
+    data = load_data(cfg.data)
+    bundles = load_teacher_bundles(cfg, data)
+    key = inputs_key(cfg, data, bundles)
+    final = out / SHARDS_DIR
+    for leftover in [*out.glob(f".{SHARDS_DIR}.tmp-*"), *out.glob(f".{SHARDS_DIR}.old-*")]:
+        shutil.rmtree(leftover)  # what a killed run left: OUT is locked, so no live run is writing them
+    if not force and (final / MANIFEST).is_file():
+        try:
+            manifest = read_manifest(final)
+            if manifest.get("inputs_key") == key:
+                metrics = _summary(final, manifest, float("nan"))
+                print(f"precompute: {final} is up to date with these inputs (use --force to redo it)")
+                return {**metrics, "up_to_date": True}
+        except DataError as exc:
+            print(f"precompute: existing shards unusable ({exc}); writing them again")
+    manifest, seconds = write_shards(cfg, data, bundles, key, final)
     metrics = _summary(final, manifest, seconds)
     print(f"precompute: {metrics['rows']} rows, {metrics['shards']} shards, {metrics['megabytes']:.2f} MB in "
           f"{seconds:.1f} s ({metrics['rows_per_s']:.0f} rows/s) -> {final}")

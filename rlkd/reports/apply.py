@@ -11,6 +11,7 @@ from rlkd.distill.inputs import load_run_inputs
 from rlkd.env.episode import run_policy
 from rlkd.errors import ConfigError
 from rlkd.reports.plots import line_plot
+from rlkd.reports.tensorboard import TENSORBOARD_DIR, epoch_scalars, open_writer, write_scalars
 
 
 def policy_checkpoint(cfg: Config) -> str:
@@ -34,6 +35,13 @@ def run_apply(cfg: Config, out: Path) -> dict:
                                        "fraction": [r.get("fraction", float("nan")) for r in traj],
                                        "val acc / 100": [r.get("val_acc", float("nan")) / 100 for r in traj]},
               "policy trajectory", "epoch", "value")
+    scalars = [{**epoch_scalars(val_acc=r.get("val_acc"), train_loss=r.get("train_loss"),
+                                subset_size=r.get("subset_size"), difficulty=r.get("difficulty"),
+                                fraction=r.get("fraction"), subset_difficulty_mean=r.get("subset_difficulty_mean")),
+                "env/reward": r["reward"]} for r in traj]
+    scalars[-1]["test/acc_last_epoch"] = result["test_acc_last_epoch"]
+    with open_writer(out / TENSORBOARD_DIR) as writer:
+        write_scalars(writer, scalars)
     print(f"apply: test_acc (last epoch) {result['test_acc_last_epoch']:.2f} | val_acc (last epoch) "
           f"{result['val_acc_last_epoch']:.2f} | return {result['return']:.2f} | samples seen {result['samples_seen']}")
     return {"test_acc_last_epoch": result["test_acc_last_epoch"], "val_acc_last_epoch": result["val_acc_last_epoch"],

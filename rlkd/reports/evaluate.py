@@ -7,6 +7,7 @@ feeds back into training or checkpoint selection.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rlkd.config import Config, with_overrides
 from rlkd.curriculum.policies import ReplayFractions, ReplaySchedule, baseline_policies, load_policy
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.env.episode import run_policy
+from rlkd.errors import ConfigError
 from rlkd.reports.apply import policy_checkpoint
 from rlkd.reports.plots import line_plot
 
@@ -30,7 +32,42 @@ def paired(a: list[float], b: list[float]) -> str:
     return f"{mean_std(d)} ({sum(x > 0 for x in d)}/{len(d)})"
 
 
+PBT_ROW = '{"difficulty": in [0, 1], "fraction": in (0, 1] or null, "temperature": > 0 or null}'
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_pbt_row(row) -> bool:
+    if not isinstance(row, dict):
+        return False
+    fraction, temperature = row.get("fraction"), row.get("temperature")
+    return (_is_number(row.get("difficulty")) and 0 <= row["difficulty"] <= 1
+            and (fraction is None or (_is_number(fraction) and 0 < fraction <= 1))
+            and (temperature is None or (_is_number(temperature) and temperature > 0)))
+
+
+def load_pbt_schedule(path: str) -> list[dict]:
+    """The schedule.json of `rlkd pbt`, checked before any run: found bad after the policy's runs, it wastes them."""
+    where, fix = f"tune.pbt_schedule: {path}", "pass --pbt the schedule.json that `rlkd pbt` wrote"
+    try:
+        rows = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot be read ({exc.strerror or exc}); {fix}") from exc
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not text
+        raise ConfigError(f"{where}: not valid JSON ({exc}); {fix}") from exc
+    if not isinstance(rows, list) or not rows:
+        raise ConfigError(f"{where}: expected a non-empty JSON list with one row per epoch, {PBT_ROW}; "
+                          f"got {type(rows).__name__} {str(rows)[:80]}; {fix}")
+    for i, row in enumerate(rows):
+        if not _is_pbt_row(row):
+            raise ConfigError(f"{where}: row {i} is {str(row)[:120]}; expected {PBT_ROW}; {fix}")
+    return rows
+
+
 def run_evaluate(cfg: Config, out: Path) -> dict:
+    pbt_schedule = load_pbt_schedule(cfg.tune.pbt_schedule) if cfg.tune.pbt_schedule else None
     n = cfg.env.eval_seeds
     policy = load_policy(policy_checkpoint(cfg))
     data, shards = load_run_inputs(cfg)
@@ -41,9 +78,8 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
     results["random (policy's sizes)"] = [run_policy(cfg, ReplayFractions("random", f), s, data, shards)
                                           for s, f in zip(seed_list, replay)]
     baselines = baseline_policies()
-    if cfg.tune.pbt_schedule:  # the PBT-tuned schedule from `rlkd pbt`
-        schedule = json.loads(Path(cfg.tune.pbt_schedule).read_text())
-        baselines.append(("pbt schedule", [], ReplaySchedule("pbt schedule", schedule)))
+    if pbt_schedule is not None:  # the PBT-tuned schedule from `rlkd pbt`
+        baselines.append(("pbt schedule", [], ReplaySchedule("pbt schedule", pbt_schedule)))
     for name, overrides, baseline in baselines:
         results[name] = [run_policy(with_overrides(cfg, overrides), baseline, s, data, shards) for s in seed_list]
         print(f"evaluate: {name:<24} test_acc (last epoch) {mean_std([r['test_acc_last_epoch'] for r in results[name]])}")

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 import time
+import uuid
 from pathlib import Path
-from rlkd.config import Config, save_config
-from rlkd.env.curriculum_env import CurriculumEnv, env_config_for
+from typing import Optional
+
+from rlkd.config import Config, config_to_dict, load_config, save_config
+from rlkd.env.curriculum_env import CurriculumEnv, env_config_for, shared_inputs
 from rlkd.errors import RlkdError
-from rlkd.ray_runtime import check_cpus, ensure_ray
+from rlkd.ray_runtime import check_cpus, ensure_ray, root_cause
+from rlkd.reports.tensorboard import TENSORBOARD_DIR, Scalars, open_writer, write_scalars
+from rlkd.rl.logdir import algorithm_logdir_under
+from rlkd.workdir import remove_owned, write_owner
+from rlkd.rl.export import export_policy
 
 CONFIG_FILE = "rlkd_config.yaml"  # saved beside every checkpoint: what the policy's actions mean
+RESUMABLE_KEYS = ("iterations", "checkpoint_every", "checkpoint", "resume")  # a continued run may change these
+ENV_RUNNER_RESTARTS = 3  # restarts of failed env runners before PPO stops with the env's error
 
 
 def build_ppo_config(cfg: Config):
@@ -34,8 +44,11 @@ def build_ppo_config(cfg: Config):
                   train_batch_size_per_learner=batch)
         .rl_module(model_config={"fcnet_hiddens": list(p.hidden)})
         .callbacks(CurriculumMetrics)
-        # a crashed runner is restarted; an env that raises is recreated in place (its episode is dropped)
-        .fault_tolerance(restart_failed_env_runners=True, restart_failed_sub_environments=True)
+        # a crashed runner (its env raised, or its node was lost) is restarted, a bounded number of times: an env
+        # that keeps failing stops the run with its own error. RLlib's in-place sub-env restarts are unbounded: off.
+        .fault_tolerance(restart_failed_env_runners=True, max_num_env_runner_restarts=ENV_RUNNER_RESTARTS,
+                         num_consecutive_env_runner_failures_tolerance=ENV_RUNNER_RESTARTS,
+                         restart_failed_sub_environments=False)
         .debugging(seed=p.seed)
     )
 
@@ -51,51 +64,112 @@ def progress_line(res: dict, elapsed: float) -> str:
             f"elapsed {elapsed:6.1f}s")
 
 
+def iteration_scalars(row: dict) -> Scalars:
+    """TensorBoard tags of one iteration's history row: means over the episodes the iteration sampled."""
+    steps, seconds = row["env_steps_sampled"], row["sampling_s"]
+    return {"episodes/return_mean": row["episode_return_mean"],
+            "episodes/val_acc_last_epoch": row["final_val_acc"],
+            "episodes/mean_difficulty": row["mean_difficulty"], "episodes/mean_fraction": row["mean_fraction"],
+            "speed/env_steps_per_s": steps / seconds if steps is not None and seconds else None}
+
+
 def save_checkpoint(algo, cfg: Config, folder: Path) -> Path:
-    path = Path(algo.save_to_path(str(folder.resolve())))
-    save_config(cfg, path / CONFIG_FILE)
-    return path
+    """Write into a temp folder, then rename: a folder named iter_* is always complete (what resuming trusts)."""
+    folder = folder.resolve()
+    tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")
+    algo.save_to_path(str(tmp))
+    save_config(cfg, tmp / CONFIG_FILE)
+    export_policy(algo.get_module(), cfg, tmp)  # what `rlkd.load_policy` reads: no pickle, no Ray
+    if folder.exists():  # the same iteration saved by an earlier, killed attempt
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+    return folder
+
+
+def run_identity(cfg: Config) -> dict:
+    """The config minus the PPO keys a continued run may change: equal identities can resume each other."""
+    data = config_to_dict(cfg)
+    for key in RESUMABLE_KEYS:
+        data["ppo"].pop(key)
+    return data
+
+
+def latest_checkpoint(ckpt_dir: Path, cfg: Config) -> Optional[Path]:
+    """The newest complete checkpoint in `ckpt_dir` if it was made from this config, else None."""
+    complete = sorted(p for p in ckpt_dir.glob("iter_*") if (p / CONFIG_FILE).is_file())
+    if complete and run_identity(load_config(complete[-1] / CONFIG_FILE)) == run_identity(cfg):
+        return complete[-1]
+    return None
+
+
+def start_algorithm(cfg: Config, out: Path):
+    """A new PPO, or the one an interrupted run of this folder (or --resume) left, iteration count intact."""
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    ckpt_dir = out / "checkpoints"
+    resume = cfg.ppo.resume
+    if resume and not (Path(resume) / "rllib_checkpoint.json").is_file():
+        raise RlkdError(f"--resume {resume}: not an RLlib checkpoint folder (no rllib_checkpoint.json)")
+    if not resume and ckpt_dir.is_dir():
+        found = latest_checkpoint(ckpt_dir, cfg)
+        if found is None:  # checkpoints of another config: this folder's own, so they go
+            remove_owned(str(ckpt_dir), out)
+            print(f"train: {ckpt_dir} held checkpoints of another config; removed them")
+        resume = found
+    if not ckpt_dir.is_dir():
+        write_owner(str(ckpt_dir), {"out": str(out.resolve())})
+    for partial in ckpt_dir.glob(".iter_*.tmp-*"):  # saves a kill interrupted (this folder is locked: none is live)
+        shutil.rmtree(partial)
+    if not resume:
+        return build_ppo_config(cfg).build_algo()
+    # unpickles the checkpoint's algorithm state: only from folders you trust (docs/rl.md)
+    algo = Algorithm.from_checkpoint(str(Path(resume).resolve()))
+    print(f"train: resumed from {resume} at iteration {algo.iteration}")
+    return algo
 
 
 def train_ppo(cfg: Config, out: Path) -> dict:
-    from ray.rllib.algorithms.algorithm import Algorithm
+    final = out / "checkpoint"
+    if final.exists() and not final.is_symlink():  # found now, not after an hour of training
+        raise RlkdError(f"{final} is a folder, not the link `rlkd train` writes there; move it away or use another --out")
+    from ray.exceptions import RayError
 
+    shared_inputs(cfg)  # a bad data set or shard is one clear error here, not env runners failing one by one
     ensure_ray(cfg.resources.ray_address)
     r = cfg.resources
     check_cpus(r.num_env_runners * r.num_cpus_per_env_runner, "PPO's env runners")
-    resume = cfg.ppo.resume
-    if resume:
-        if not (Path(resume) / "rllib_checkpoint.json").is_file():
-            raise RlkdError(f"--resume {resume}: not an RLlib checkpoint folder (no rllib_checkpoint.json)")
-        algo = Algorithm.from_checkpoint(str(Path(resume).resolve()))
-        print(f"train: resumed from {resume} at iteration {algo.iteration}")
-    else:
-        algo = build_ppo_config(cfg).build_algo()
+    with algorithm_logdir_under(out / TENSORBOARD_DIR):  # RLlib's own log folder: in OUT, not ~/ray_results
+        algo = start_algorithm(cfg, out)
     ckpt_dir = out / "checkpoints"
     start = time.perf_counter()
     history, last_ckpt = [], None
+    tensorboard = open_writer(Path(algo.logdir))  # one TensorBoard run per training process
     try:
         while algo.iteration < cfg.ppo.iterations:
             res = algo.train()
             er = res.get("env_runners", {})
-            history.append({"iteration": res["training_iteration"],
-                            "episode_return_mean": er.get("episode_return_mean"),
-                            "final_val_acc": er.get("final_val_acc"), "mean_difficulty": er.get("mean_difficulty"),
-                            "mean_fraction": er.get("mean_fraction"),
-                            "env_steps_sampled": er.get("num_env_steps_sampled"),
-                            "sampling_s": res.get("timers", {}).get("env_runner_sampling_timer"),
-                            "iteration_s": res.get("time_this_iter_s")})
+            row = {"iteration": res["training_iteration"], "episode_return_mean": er.get("episode_return_mean"),
+                   "final_val_acc": er.get("final_val_acc"), "mean_difficulty": er.get("mean_difficulty"),
+                   "mean_fraction": er.get("mean_fraction"), "env_steps_sampled": er.get("num_env_steps_sampled"),
+                   "sampling_s": res.get("timers", {}).get("env_runner_sampling_timer"),
+                   "iteration_s": res.get("time_this_iter_s")}
+            history.append(row)
+            write_scalars(tensorboard, [iteration_scalars(row)], first_step=row["iteration"])
             print(progress_line(res, time.perf_counter() - start), flush=True)
             if algo.iteration % cfg.ppo.checkpoint_every == 0 or algo.iteration >= cfg.ppo.iterations:
                 last_ckpt = save_checkpoint(algo, cfg, ckpt_dir / f"iter_{algo.iteration:05d}")
         if last_ckpt is None:
             last_ckpt = save_checkpoint(algo, cfg, ckpt_dir / f"iter_{algo.iteration:05d}")
+    except RayError as exc:  # env runners failed past their restarts: say so, and how to go on
+        raise RlkdError(f"PPO stopped at iteration {algo.iteration}: env runners kept failing "
+                        f"({ENV_RUNNER_RESTARTS} restarts): {root_cause(exc)}; fix the cause and re-run the same "
+                        f"command: it resumes from the last checkpoint in {ckpt_dir}") from exc
     finally:
+        tensorboard.close()
         algo.stop()
-    final = out / "checkpoint"
-    if final.is_symlink() or final.exists():
-        final.unlink()
-    final.symlink_to(last_ckpt.relative_to(out.resolve()) if last_ckpt.is_relative_to(out.resolve()) else last_ckpt)
+    link = final.with_name(f".checkpoint.{uuid.uuid4().hex[:8]}")
+    link.symlink_to(last_ckpt.relative_to(out.resolve()) if last_ckpt.is_relative_to(out.resolve()) else last_ckpt)
+    link.replace(final)  # one rename: OUT/checkpoint is always a whole link
     print(f"train: final checkpoint {last_ckpt}")
     return {"checkpoint": str(last_ckpt), "iterations": algo.iteration, "history": history,
             "final_val_acc_last_iteration": history[-1]["final_val_acc"] if history else None,

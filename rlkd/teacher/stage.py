@@ -30,7 +30,7 @@ def _fresh_teacher(cfg: Config, data: DatasetSplits, num_classes: int, seed: int
     torch.manual_seed(seed)
     tc = cfg.teacher
     return build_model(tc.arch, num_classes, data.in_chans, image_size=data.image_size,
-                       model_kwargs=tc.model_kwargs, pretrained_file=tc.pretrained_file, **kwargs)
+                       model_kwargs=tc.model_kwargs, pretrained_file=tc.pretrained_file, section="teacher", **kwargs)
 
 
 def _confident_fraction(logits: torch.Tensor, temperature: float = 1.0) -> float:

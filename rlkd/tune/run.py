@@ -15,13 +15,13 @@ from rlkd.config import Config, save_config, with_overrides
 from rlkd.errors import RlkdError
 from rlkd.ray_runtime import check_cpus, ensure_ray
 from rlkd.rl.ppo import CONFIG_FILE, build_ppo_config
-from rlkd.tune.search import apply_search_space, pbt_mutations, resolved_overrides
+from rlkd.tune.progress import progress_reporter, use_legacy_output
+from rlkd.env.curriculum_env import shared_inputs
+from rlkd.tune.experiment import experiment_location, should_restore
+from rlkd.workdir import join_uri
+from rlkd.tune.search import apply_search_space, pbt_mutations, resolved_overrides, trial_config_path
 
 EXPERIMENT = "rlkd_tune"
-
-
-def storage_of(cfg: Config, out: Path) -> Path:
-    return Path(cfg.tune.storage_path or out / "ray_results").resolve()
 
 
 def trial_cpus(cfg: Config) -> float:
@@ -30,31 +30,41 @@ def trial_cpus(cfg: Config) -> float:
     return 1 + r.num_env_runners * r.num_cpus_per_env_runner
 
 
+def param_space(cfg: Config):
+    """PPO's config with the searches in it; given again on restore (Tune loses its object references)."""
+    algo_config = build_ppo_config(cfg)
+    if cfg.tune.scheduler != "pbt":
+        apply_search_space(algo_config, cfg)
+    return algo_config
+
+
 def build_tuner(cfg: Config, out: Path):
     from ray import tune
     from ray.rllib.algorithms.ppo import PPO
     from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
 
     t = cfg.tune
-    algo_config = build_ppo_config(cfg)
     scheduler = None
     if t.scheduler == "asha":
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=cfg.ppo.iterations, grace_period=t.grace_period)
     elif t.scheduler == "pbt":
         scheduler = PopulationBasedTraining(time_attr="training_iteration", perturbation_interval=t.perturbation_interval,
                                             hyperparam_mutations=pbt_mutations(cfg))
-    if t.scheduler != "pbt":
-        apply_search_space(algo_config, cfg)
     stop = {"training_iteration": cfg.ppo.iterations, **t.stop}
+    # the searched keys under their --set names; with no search, the seed (the whole config otherwise)
+    searched = {trial_config_path(key): key for key in t.param_space} or {"seed": "ppo.seed"}
+    reporter = progress_reporter(searched, {"training_iteration": "iter", t.metric: t.metric.rsplit("/", 1)[-1],
+                                            "env_runners/final_val_acc": "val_acc (last epoch)"})
+    storage, name = experiment_location(cfg, out, EXPERIMENT)
     run_config = tune.RunConfig(
-        name=EXPERIMENT, storage_path=str(storage_of(cfg, out)), stop=stop,
+        name=name, storage_path=storage, stop=stop,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=t.keep_checkpoints, checkpoint_score_attribute=t.metric,
                                                 checkpoint_score_order=t.mode,
                                                 checkpoint_frequency=cfg.ppo.checkpoint_every, checkpoint_at_end=True),
-        failure_config=tune.FailureConfig(max_failures=t.max_failures), verbose=1)
+        failure_config=tune.FailureConfig(max_failures=t.max_failures), progress_reporter=reporter, verbose=1)
     tune_config = tune.TuneConfig(metric=t.metric, mode=t.mode, num_samples=t.num_samples, scheduler=scheduler,
                                   max_concurrent_trials=t.max_concurrent_trials or None)
-    return tune.Tuner(PPO, param_space=algo_config, tune_config=tune_config, run_config=run_config)
+    return tune.Tuner(PPO, param_space=param_space(cfg), tune_config=tune_config, run_config=run_config)
 
 
 def run_tune(cfg: Config, out: Path, resume: bool = False) -> dict:
@@ -66,15 +76,15 @@ def run_tune(cfg: Config, out: Path, resume: bool = False) -> dict:
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     ensure_ray(cfg.resources.ray_address)
     check_cpus(trial_cpus(cfg), "one tune trial")
-    path = storage_of(cfg, out) / EXPERIMENT
-    if resume:
-        if not tune.Tuner.can_restore(str(path)):
-            raise RlkdError(f"--resume: no interrupted experiment at {path}; run `rlkd tune` with the same --out first")
+    shared_inputs(cfg)  # a bad data set or shard is one clear error here, not trials failing one by one
+    path = join_uri(*experiment_location(cfg, out, EXPERIMENT))
+    if should_restore(path, cfg, out, resume):
         print(f"tune: resuming {path}")
-        tuner = tune.Tuner.restore(str(path), trainable=PPO, resume_unfinished=True, resume_errored=True)
+        use_legacy_output()  # the restored RunConfig holds our reporter; only the legacy engine shows it
+        # unpickles the experiment's trial state: only storage you trust (docs/rl.md)
+        tuner = tune.Tuner.restore(path, trainable=PPO, param_space=param_space(cfg), resume_unfinished=True,
+                                   resume_errored=True)
     else:
-        if path.exists():
-            shutil.rmtree(path)
         tuner = build_tuner(cfg, out)
     grid = tuner.fit()
     t = cfg.tune
@@ -104,13 +114,21 @@ def run_tune(cfg: Config, out: Path, resume: bool = False) -> dict:
 
 
 def export_checkpoint(src: str, cfg: Config, overrides: list[str], dest: Path) -> Path:
-    """Copy a trial checkpoint and save the trial's resolved rlkd config beside it (what load_policy reads)."""
+    """Copy a trial checkpoint, save the trial's resolved rlkd config and the policy export (what load_policy reads)."""
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from rlkd.rl.export import export_policy, rllib_module_dir
+
     if dest.is_symlink() or dest.is_file():
         dest.unlink()
     elif dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(src, dest)
-    save_config(with_overrides(cfg, overrides), dest / CONFIG_FILE)
+    trial_cfg = with_overrides(cfg, overrides)
+    save_config(trial_cfg, dest / CONFIG_FILE)
+    # RLModule.from_checkpoint unpickles the module: acceptable only because this is our own trial's
+    # checkpoint, just written by this experiment; the export is what others may load safely
+    export_policy(RLModule.from_checkpoint(str(rllib_module_dir(dest))), trial_cfg, dest)
     return dest
 
 

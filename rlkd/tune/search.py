@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from rlkd.config import Config
@@ -26,43 +25,29 @@ def to_tune(spec: dict):
     return tune.uniform(lo, hi) if kind == "uniform" else tune.loguniform(lo, hi)
 
 
-def check_key(cfg: Config, key: str) -> None:
-    """The key must name a field of the config, like `--set` keys."""
-    node = cfg
-    for part in key.split("."):
-        if not dataclasses.is_dataclass(node) or part not in {f.name for f in dataclasses.fields(node)}:
-            raise ConfigError(f"tune.param_space.{key}: not a config key")
-        node = getattr(node, part)
-
-
 def apply_search_space(algo_config, cfg: Config) -> None:
-    """Put each search into the PPO config: PPO hyperparameters directly, other keys into env_config."""
-    env_cfg = algo_config.env_config["config"]
+    """Put each search into the PPO config: PPO hyperparameters directly, other keys into env_config.
+
+    The keys and values were checked when the config was loaded (`Config.validate`).
+    """
     for key, spec in cfg.tune.param_space.items():
-        check_key(cfg, key)
-        section, _, name = key.partition(".")
-        if section == "ppo" and name in PPO_KEYS:
-            setattr(algo_config, PPO_KEYS[name], to_tune(spec))
-        else:
-            node = env_cfg
-            parts = key.split(".")
-            for part in parts[:-1]:
-                node = node[part]
-            node[parts[-1]] = to_tune(spec)
+        first, *rest = trial_config_path(key).split("/")
+        if not rest:
+            setattr(algo_config, first, to_tune(spec))
+            continue
+        node = getattr(algo_config, first)
+        for part in rest[:-1]:
+            node = node[part]
+        node[rest[-1]] = to_tune(spec)
 
 
 def resolved_overrides(trial_config: dict, cfg: Config) -> list[str]:
     """The `--set` overrides a finished trial stands for (to save beside its checkpoint)."""
     out = []
-    env_cfg = trial_config.get("env_config", {}).get("config", {})
     for key in cfg.tune.param_space:
-        section, _, name = key.partition(".")
-        if section == "ppo" and name in PPO_KEYS:
-            value = trial_config.get(PPO_KEYS[name])
-        else:
-            value = env_cfg
-            for part in key.split("."):
-                value = value[part]
+        value = trial_config
+        for part in trial_config_path(key).split("/"):
+            value = value[part]
         if isinstance(value, float) and math.isfinite(value):
             value = float(f"{value:.6g}")
         out.append(f"{key}={value}")
@@ -81,3 +66,10 @@ def pbt_mutations(cfg: Config) -> dict:
         muts[PPO_KEYS[name]] = values if kind in ("grid", "choice") else to_tune(spec)
     return muts
 
+
+def trial_config_path(key: str) -> str:
+    """Where a `tune.param_space` key sits in a trial's config, '/'-separated as Tune's reporters look keys up."""
+    section, _, name = key.partition(".")
+    if section == "ppo" and name in PPO_KEYS:
+        return PPO_KEYS[name]
+    return "/".join(["env_config", "config", *key.split(".")])

@@ -1,0 +1,1 @@
+"""What commands show a person: reports, plots, TensorBoard events."""

@@ -1,0 +1,1 @@
+"""RLlib PPO: config, training, checkpoints and the policy export."""

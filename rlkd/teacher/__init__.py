@@ -1,0 +1,1 @@
+"""Teacher training, cross-fitting and calibration (`rlkd teacher`)."""

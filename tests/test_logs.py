@@ -1,0 +1,117 @@
+"""Logs land in the command's --out folder (TensorBoard events), none in ~/ray_results; Tune prints short lines."""
+
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+from collections import defaultdict
+
+import pytest
+
+from rlkd.cli import main
+from tests.conftest import run_overrides
+
+TINY_PPO = ["distill.epochs=2", "ppo.iterations=2", "ppo.episodes_per_batch=1", "ppo.minibatch_size=2",
+            "ppo.num_epochs=1", "ppo.hidden=[8]", "resources.num_env_runners=0"]
+EPOCH_TAGS = {"val/acc", "train/loss", "train/subset_size", "curriculum/difficulty_target", "curriculum/fraction",
+              "curriculum/subset_difficulty_mean"}
+
+
+def sets(*overrides):
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
+def read_scalars(folder):
+    """{tag: [(step, value), ...]} from every TensorBoard event file under `folder` (TFRecord framing)."""
+    from tensorboardX.proto import event_pb2
+
+    scalars = defaultdict(list)
+    files = sorted(folder.rglob("events.out.tfevents.*"))
+    assert files, f"no event files under {folder}"
+    for path in files:
+        data, pos = path.read_bytes(), 0
+        while pos < len(data):
+            (length,) = struct.unpack("<Q", data[pos:pos + 8])
+            event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])  # after length and its crc
+            pos += 12 + length + 4  # record and its crc
+            for value in event.summary.value:
+                scalars[value.tag].append((event.step, value.simple_value))
+    return dict(scalars)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, teacher_dir, shards_dir):
+    """`rlkd train` in its own process with HOME pointed at an empty folder (Ray reads HOME at import)."""
+    root = tmp_path_factory.mktemp("logs")
+    home, out = root / "home", root / "train"
+    home.mkdir()
+    cmd = [sys.executable, "-m", "rlkd.cli", "train", "--out", str(out),
+           *sets(*run_overrides(teacher_dir, shards_dir), *TINY_PPO)]
+    res = subprocess.run(cmd, env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return home, out
+
+
+def test_train_writes_tensorboard_per_iteration_and_nothing_in_home(trained):
+    home, out = trained
+    assert not (home / "ray_results").exists()
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    scalars = read_scalars(out / "tensorboard")
+    assert set(scalars) == {"episodes/return_mean", "episodes/val_acc_last_epoch", "episodes/mean_difficulty",
+                            "episodes/mean_fraction", "speed/env_steps_per_s"}
+    assert all([step for step, _ in points] == [1, 2] for points in scalars.values())
+    for tag, key in [("episodes/return_mean", "episode_return_mean"), ("episodes/val_acc_last_epoch", "final_val_acc"),
+                     ("episodes/mean_difficulty", "mean_difficulty")]:
+        assert [v for _, v in scalars[tag]] == pytest.approx([h[key] for h in history], rel=1e-5)
+
+
+def test_distill_writes_one_step_per_epoch_and_a_rerun_replaces_them(tmp_path, teacher_dir, shards_dir):
+    out = tmp_path / "distill"
+    args = ["distill", "--out", str(out), *sets(*run_overrides(teacher_dir, shards_dir), "distill.epochs=2")]
+    for _ in range(2):  # the second run into the same folder must not add a second curve
+        assert main(args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    scalars = read_scalars(out / "tensorboard")
+    assert set(scalars) == EPOCH_TAGS | {"test/acc"}
+    assert all([step for step, _ in points] == [1, 2] for points in scalars.values())
+    assert [v for _, v in scalars["val/acc"]] == pytest.approx(m["val_acc_per_epoch"], rel=1e-6)
+    assert [v for _, v in scalars["test/acc"]] == pytest.approx(m["test_acc_per_epoch"], rel=1e-6)
+
+
+def test_apply_writes_its_trajectory_and_last_epoch_test_acc(trained, tmp_path, teacher_dir, shards_dir, ray_session):
+    _, train_out = trained
+    out = tmp_path / "apply"
+    assert main(["apply", "--out", str(out), "--checkpoint", str(train_out / "checkpoint"),
+                 *sets(*run_overrides(teacher_dir, shards_dir), *TINY_PPO)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    traj = json.loads((out / "trajectory.json").read_text())
+    scalars = read_scalars(out / "tensorboard")
+    assert set(scalars) == EPOCH_TAGS | {"env/reward", "test/acc_last_epoch"}
+    assert [step for step, _ in scalars["val/acc"]] == [1, 2]
+    assert [v for _, v in scalars["env/reward"]] == pytest.approx([r["reward"] for r in traj], rel=1e-6)
+    assert scalars["test/acc_last_epoch"] == [(2, pytest.approx(m["test_acc_last_epoch"], rel=1e-6))]
+
+
+def assert_short_output(text, shown):
+    """No line carries a whole config; every best-trial line names exactly the `shown` parameters."""
+    assert max(len(line) for line in text.splitlines()) < 1000
+    assert "AlgorithmConfig" not in text and "params=" not in text
+    best = [line for line in text.splitlines() if line.startswith("Current best trial")]
+    assert best and all(re.findall(r"'([\w/]+)':", line.split("parameters=")[1]) == shown for line in best)
+
+
+def test_tune_progress_shows_only_searched_keys(tmp_path, teacher_dir, shards_dir, ray_session, capfd):
+    out = tmp_path / "tune"
+    assert main(["tune", "--out", str(out), *sets(*run_overrides(teacher_dir, shards_dir), *TINY_PPO,
+                                                  "ppo.iterations=1",
+                                                  "tune.param_space={ppo.lr: {grid: [0.0001, 0.001]}}")]) == 0
+    assert_short_output(capfd.readouterr().out, ["lr"])
+
+
+def test_pbt_progress_shows_only_mutated_values(tmp_path, teacher_dir, shards_dir, ray_session, capfd):
+    out = tmp_path / "pbt"
+    assert main(["pbt", "--out", str(out), *sets(*run_overrides(teacher_dir, shards_dir), "distill.epochs=2",
+                                                 "tune.pbt_population=2", "tune.perturbation_interval=1")]) == 0
+    assert_short_output(capfd.readouterr().out, ["difficulty", "fraction"])
