@@ -3,8 +3,8 @@
 Builds the teacher and the shards once (scripts/launch.py's stages, cached in
 --workdir), then runs each method x seed as a `DistillationRun` in this process.
 Reports last-epoch **test** accuracy mean ± std, samples seen, and paired
-differences (same seeds) against KD on all data and against the random subset
-of the same size.
+differences (same seeds: mean ± std [95% t CI] wins/n, rlkd.reports.stats)
+against KD on all data and against the random subset of the same size.
 
     python benchmarks/baselines.py --seeds 5 --markdown docs/results.md
     python benchmarks/baselines.py --seeds 3 --set data.views=4 --methods labels,kd   # explore a setting
@@ -24,7 +24,7 @@ from rlkd.config import load_config  # noqa: E402
 from rlkd.distill.inputs import load_run_inputs  # noqa: E402
 from rlkd.distill.run import DistillationRun  # noqa: E402
 from rlkd.pipeline import run_pipeline  # noqa: E402
-from rlkd.reports.evaluate import mean_std, paired  # noqa: E402
+from rlkd.reports.stats import format_paired, mean_std, paired_summary  # noqa: E402
 
 # name -> (overrides, the same-size random control's name or None)
 METHODS: dict[str, list[str]] = {
@@ -64,7 +64,7 @@ def main() -> None:
         accs, seen = [], []
         for seed in range(args.seeds):
             run = DistillationRun(cfg, shards, seed, data)
-            for _ in range(run.epochs):
+            while not run.finished:
                 run.epoch()
             accs.append(run.evaluate("test")[0])
             seen.append(run.samples_seen)
@@ -72,12 +72,13 @@ def main() -> None:
         print(f"{name:<16} test_acc (last epoch) {mean_std(accs)}   samples seen {statistics.mean(seen):.0f}", flush=True)
     elapsed = time.perf_counter() - start
     lines = [f"| method | test acc, last epoch (mean ± std, {args.seeds} seeds) | samples seen | vs KD all data "
-             f"(paired, wins) | vs random same size (paired, wins) |", "|---|---|---|---|---|"]
+             f"(paired: mean ± std [95% CI] wins) | vs random same size (paired) |", "|---|---|---|---|---|"]
     for name in methods:
         r = results[name]
-        vs_kd = paired(r["test"], results["kd"]["test"]) if "kd" in results and name != "kd" else "—"
+        vs_kd = (format_paired(paired_summary(r["test"], results["kd"]["test"]))
+                 if "kd" in results and name != "kd" else "—")
         same_size = name.startswith("kd+") and name not in ("kd+random", "kd+pacing") and "kd+random" in results
-        vs_rand = paired(r["test"], results["kd+random"]["test"]) if same_size else "—"
+        vs_rand = format_paired(paired_summary(r["test"], results["kd+random"]["test"])) if same_size else "—"
         lines.append(f"| {name} | {mean_std(r['test'])} | {r['seen']:.0f} | {vs_kd} | {vs_rand} |")
     table = "\n".join(lines)
     print("\n" + table + f"\n\n({elapsed:.0f} s; overrides: {' '.join(args.overrides) or 'none'})")

@@ -52,7 +52,7 @@ def train_seconds(cfg, shards, data, repeats: int) -> float:
     run = DistillationRun(cfg, shards, 0, data)
     out = []
     for i in range(repeats + 1):
-        if run.epoch_index >= run.epochs:
+        if run.finished:
             run = DistillationRun(cfg, shards, 0, data)
         s = run.epoch()
         if i:

@@ -82,6 +82,21 @@ class ImageFolderConfig:
 
 
 @dataclass
+class LabelNoiseConfig:
+    """Flipped labels for benchmarking robustness (rlkd.data.noise); val stays the small trusted set by default."""
+
+    rate: float = 0.0  # share of each noised split's samples whose label is flipped (exactly round(rate * N))
+    kind: Literal["symmetric", "pairflip"] = "symmetric"  # symmetric: a uniform other class; pairflip: y -> y + 1 mod C
+    seed: int = 0
+    splits: list[Literal["train", "val"]] = field(default_factory=lambda: ["train"])  # test always stays clean
+
+    def validate(self, path: str) -> None:
+        _check(0.0 <= self.rate < 1.0, f"{path}.rate", self.rate, "a float in [0, 1)")
+        _check(len(self.splits) == len(set(self.splits)) and set(self.splits) <= {"train", "val"},
+               f"{path}.splits", self.splits, 'a list of distinct splits out of "train", "val" (test stays clean)')
+
+
+@dataclass
 class DataConfig:
     source: Literal["digits", "hf", "imagefolder"] = "digits"
     seed: int = 0  # split seed (and digit placement seed)
@@ -97,6 +112,7 @@ class DataConfig:
     digits: DigitsConfig = field(default_factory=DigitsConfig)
     hf: HFConfig = field(default_factory=HFConfig)
     imagefolder: ImageFolderConfig = field(default_factory=ImageFolderConfig)
+    label_noise: LabelNoiseConfig = field(default_factory=LabelNoiseConfig)
 
     def validate(self, path: str) -> None:
         _check(0.0 < self.val_fraction < 1.0, f"{path}.val_fraction", self.val_fraction, "a float in (0, 1)")
@@ -215,7 +231,7 @@ class CurriculumConfig:
 
 @dataclass
 class EnvConfig:
-    """The gymnasium environment: episode = one run of distill.epochs epochs, step = one epoch."""
+    """The gymnasium environment: episode = one run (distill.epochs epochs or the budget), step = one epoch."""
 
     sampler: str = "adaptive"  # the sampler the action's difficulty drives (a name in SAMPLERS)
     action: Literal["continuous", "discrete"] = "continuous"
@@ -225,12 +241,20 @@ class EnvConfig:
     control_fraction: bool = True  # extra action dimension: subset fraction (lets a policy use all data)
     min_fraction: float = 0.3
     control_teacher_weights: bool = False  # one extra dimension per teacher (multi-teacher KD)
+    control_alpha: bool = False  # extra action dimension: the label weight of the kd loss for the epoch, in [0, 1]
+    control_mix: bool = False  # extra action dimension: share of the subset from the window, the rest random
+    control_sampler: bool = False  # extra action dimension: the window sampler, one of sampler_choices
+    sampler_choices: list[str] = field(default_factory=lambda: ["adaptive", "hard_mining", "clean", "easy_to_hard"])
     divergence_penalty: float = -10.0  # reward when the run diverges; the episode ends there
     seed: int = 0  # base seed of the episodes' runs
-    eval_seeds: int = 5  # runs per method in `rlkd evaluate`
+    eval_seeds: int = 10  # runs per method in `rlkd evaluate`: fewer make the paired t intervals uselessly wide
+    # compute budget: a run sees at most budget x distill.epochs x N training samples (docs/distill.md)
+    budget: float = 1.0
 
     def validate(self, path: str) -> None:
         _check_sampler(self.sampler, f"{path}.sampler")
+        _check(0.0 < self.budget <= 1.0, f"{path}.budget", self.budget,
+               "a float in (0, 1], the share of distill.epochs x N training samples a run may see")
         _check(self.difficulty_bins >= 2, f"{path}.difficulty_bins", self.difficulty_bins, "an integer >= 2")
         _check(self.eval_seeds >= 1, f"{path}.eval_seeds", self.eval_seeds,
                "an integer >= 1 (set by `rlkd evaluate --seeds N` or env.eval_seeds)")
@@ -239,9 +263,14 @@ class EnvConfig:
         _check(0.0 < self.min_fraction <= 1.0, f"{path}.min_fraction", self.min_fraction, "a float in (0, 1]")
         _check(self.divergence_penalty <= 0, f"{path}.divergence_penalty", self.divergence_penalty,
                "a float <= 0 (the reward of the epoch where a run diverges)")
-        extra = self.control_temperature or self.control_fraction or self.control_teacher_weights
-        _check(self.action == "continuous" or not extra, f"{path}.action", self.action,
-               "continuous when control_temperature / control_fraction / control_teacher_weights are on")
+        for i, name in enumerate(self.sampler_choices):
+            _check_sampler(name, f"{path}.sampler_choices[{i}]")
+        _check(len(self.sampler_choices) >= 1, f"{path}.sampler_choices", self.sampler_choices,
+               "a non-empty list of sampler names (control_sampler picks one per epoch)")
+        controls = ("control_temperature", "control_fraction", "control_teacher_weights", "control_alpha",
+                    "control_mix", "control_sampler")
+        _check(self.action == "continuous" or not any(getattr(self, c) for c in controls), f"{path}.action",
+               self.action, "continuous when any of " + " / ".join(controls) + " is on")
 
 
 @dataclass
@@ -367,10 +396,13 @@ class ResourcesConfig:
     precompute_rows_per_shard: int = 50_000
     ray_address: Optional[str] = None  # null: an embedded local Ray on 127.0.0.1; else ray.init(address=...)
     torch_threads: int = 0  # 0: leave torch's default
+    sample_timeout_s: float = 60.0  # RLlib's wait for env runners' episodes per iteration; raise it for slow epochs
+    env_runner_restarts: int = 3  # PPO stops after this many iterations in a row whose env runners all failed
 
     def validate(self, path: str) -> None:
         _check_at_least(self, path, 1, "num_envs_per_env_runner", "precompute_actors", "precompute_batch_size",
-                        "precompute_rows_per_shard")
+                        "precompute_rows_per_shard", "env_runner_restarts")
+        _check(self.sample_timeout_s > 0, f"{path}.sample_timeout_s", self.sample_timeout_s, "a number of seconds > 0")
         _check_at_least(self, path, 0, "num_env_runners", "num_cpus_per_env_runner", "num_gpus_per_env_runner",
                         "num_learners", "num_gpus_per_learner", "precompute_gpus_per_actor",
                         "precompute_cpus_per_actor", "torch_threads")

@@ -145,3 +145,18 @@ def test_experiment_names_are_unique_per_output_folder_and_uris_stay_uris(tmp_pa
     _, b = experiment_location(cfg, tmp_path / "b", "rlkd_tune")
     _, again = experiment_location(cfg, tmp_path / "a", "rlkd_tune")
     assert a != b and a == again
+
+
+def test_failing_streak_counts_only_iterations_without_samples_and_with_runners_in_trouble():
+    from rlkd.rl.ppo import failing_streak
+
+    assert failing_streak(1, steps_sampled=0, runners_in_trouble=True) == 2  # runner down or restarted again
+    assert failing_streak(2, steps_sampled=40, runners_in_trouble=True) == 0  # a lost node's runner came back
+    assert failing_streak(2, steps_sampled=0, runners_in_trouble=False) == 0  # slow env, runners healthy
+
+
+@pytest.mark.parametrize("address", ["host:abc", "host:", ":6379", "host:70000"])
+def test_malformed_cluster_address_is_a_clear_error(tmp_path, address):
+    done = launch("--workdir", str(tmp_path), "--cluster", "--address", address)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"Ray address {address!r} is not HOST:PORT" in done.stderr and "Traceback" not in done.stderr

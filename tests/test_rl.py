@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rlkd.cli import main
+from rlkd.env import OBS_KEYS
 from tests.conftest import run_overrides
 
 TINY = ["distill.epochs=3", "ppo.iterations=2", "ppo.episodes_per_batch=2", "ppo.minibatch_size=6",
@@ -43,7 +44,7 @@ def test_load_policy_in_fresh_process_without_ray_matches_trained_module(trained
     from ray.rllib.utils.spaces.space_utils import unsquash_action
 
     ckpt = (trained / "checkpoint").resolve()
-    obs = np.linspace(0.1, 0.9, 8).astype(np.float32)
+    obs = np.linspace(0.1, 0.9, len(OBS_KEYS)).astype(np.float32)
     algo = Algorithm.from_checkpoint(str(ckpt))
     try:
         module = algo.get_module()

@@ -29,7 +29,9 @@ def test_two_trial_grid_reports_best_checkpoint_that_loads(tmp_path, teacher_dir
 def policy_obs():
     import numpy as np
 
-    return np.full(8, 0.5, dtype=np.float32)
+    from rlkd.env import OBS_KEYS
+
+    return np.full(len(OBS_KEYS), 0.5, dtype=np.float32)
 
 
 def test_unknown_search_key_is_a_clear_error(tmp_path, teacher_dir, shards_dir, capsys):

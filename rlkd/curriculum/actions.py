@@ -19,11 +19,13 @@ class EpochAction:
     temperature: Optional[float] = None
     teacher_weights: Optional[tuple[float, ...]] = None
     sampler: Optional[str] = None
+    alpha: Optional[float] = None  # label weight of the kd loss this epoch
+    mix: Optional[float] = None  # share of the subset from the sampler's window, the rest uniform in each class
 
     def as_epoch_kwargs(self) -> dict:
         return {"difficulty": self.difficulty, "fraction": self.fraction, "temperature": self.temperature,
                 "teacher_weights": None if self.teacher_weights is None else list(self.teacher_weights),
-                "sampler": self.sampler}
+                "sampler": self.sampler, "alpha": self.alpha, "mix": self.mix}
 
 
 def action_dims(cfg: EnvConfig, num_teachers: int) -> list[str]:
@@ -35,11 +37,21 @@ def action_dims(cfg: EnvConfig, num_teachers: int) -> list[str]:
         dims.append("temperature")
     if cfg.control_teacher_weights:
         dims += [f"teacher_weight_{t}" for t in range(num_teachers)]
+    dims += [name for name in ("alpha", "mix", "sampler") if getattr(cfg, f"control_{name}")]
     return dims
 
 
+def choose_sampler(value: float, choices: list[str]) -> str:
+    """[0, 1] cut into len(choices) equal bins, one sampler each (1.0 falls in the last bin)."""
+    return choices[min(int(value * len(choices)), len(choices) - 1)]
+
+
 def decode_action(action, cfg: EnvConfig, num_teachers: int) -> EpochAction:
-    """Env action (Box(0, 1)^D, or a Discrete bin) -> EpochAction, with the env's sampler."""
+    """Env action (Box(0, 1)^D, or a Discrete bin) -> EpochAction; the sampler is the env's, or the chosen one.
+
+    Every dimension lives in [0, 1]: fraction maps to [min_fraction, 1], temperature to temperature_range,
+    teacher weights are normalised, alpha and mix are used as they are, sampler picks a bin (docs/rl.md).
+    """
     if cfg.action == "discrete":
         return EpochAction(difficulty=float(int(action)) / (cfg.difficulty_bins - 1), sampler=cfg.sampler)
     a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
@@ -51,4 +63,7 @@ def decode_action(action, cfg: EnvConfig, num_teachers: int) -> EpochAction:
     if cfg.control_teacher_weights:
         raw = np.array([values[f"teacher_weight_{t}"] for t in range(num_teachers)]) + 1e-3
         weights = tuple(float(w) for w in raw / raw.sum())
-    return EpochAction(float(values["difficulty"]), fraction, temperature, weights, cfg.sampler)
+    sampler = choose_sampler(values["sampler"], cfg.sampler_choices) if cfg.control_sampler else cfg.sampler
+    return EpochAction(float(values["difficulty"]), fraction, temperature, weights, sampler,
+                       float(values["alpha"]) if cfg.control_alpha else None,
+                       float(values["mix"]) if cfg.control_mix else None)

@@ -7,7 +7,8 @@ baseline and a learned policy are compared by the same code path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional, Protocol, Sequence
 
@@ -46,7 +47,7 @@ class ReplayFractions:
     fractions: Sequence[float]
 
     def act(self, observation: np.ndarray, epoch: int, epochs: int) -> EpochAction:
-        return EpochAction(0.5, float(self.fractions[epoch]), sampler="random")
+        return EpochAction(0.5, float(self.fractions[min(epoch, len(self.fractions) - 1)]), sampler="random")
 
 
 @dataclass
@@ -58,7 +59,44 @@ class ReplaySchedule:
 
     def act(self, observation: np.ndarray, epoch: int, epochs: int) -> EpochAction:
         row = self.schedule[min(epoch, len(self.schedule) - 1)]
-        return EpochAction(row["difficulty"], row.get("fraction"), row.get("temperature"), sampler="adaptive")
+        return EpochAction(row["difficulty"], row.get("fraction"), row.get("temperature"), sampler="adaptive",
+                           alpha=row.get("alpha"), mix=row.get("mix"))
+
+
+@dataclass
+class ReplayActions:
+    """Open-loop replay: one fixed action per epoch whatever the observation says (e.g. another policy's mean
+    action), so the gap between a policy and its replay is what feedback from the observation is worth."""
+
+    name: str
+    actions: Sequence[EpochAction]
+
+    def act(self, observation: np.ndarray, epoch: int, epochs: int) -> EpochAction:
+        return self.actions[min(epoch, len(self.actions) - 1)]
+
+
+def _mean_setting(values: list):
+    """One action setting averaged over runs: None when the runs left it to the config (a policy controls a
+    setting or not), the most common choice for a categorical one (the sampler), else the (element-wise) mean."""
+    if any(v is None for v in values):
+        return None
+    if isinstance(values[0], str):
+        return statistics.mode(values)
+    if isinstance(values[0], (tuple, list)):
+        return tuple(float(x) for x in np.mean(values, axis=0))
+    return float(np.mean(values))
+
+
+def mean_actions(runs: Sequence[Sequence[dict]]) -> list[EpochAction]:
+    """The mean action per epoch over several runs of one policy (each run: its actions as `asdict(EpochAction)`).
+
+    Every setting is averaged (difficulty, fraction, temperature, teacher weights, ...) over the runs that reached
+    the epoch; the report's table and the open-loop replay both read this, so they cannot disagree.
+    """
+    epochs = max(len(run) for run in runs)
+    return [EpochAction(**{f.name: _mean_setting([run[e][f.name] for run in runs if e < len(run)])
+                           for f in fields(EpochAction)})
+            for e in range(epochs)]
 
 
 class LearnedPolicy:
@@ -108,14 +146,23 @@ def load_policy(checkpoint_dir: str | Path) -> LearnedPolicy:
     return LearnedPolicy(network, cfg, num_teachers)
 
 
-def baseline_policies() -> list[tuple[str, list[str], CurriculumPolicy]]:
-    """(name, config overrides, policy) for every fixed baseline of `rlkd evaluate`."""
-    return [
-        ("labels", ["distill.mode=labels"], FixedSchedule("labels", "full")),
-        ("kd (all data)", [], FixedSchedule("kd (all data)", "full")),
-        ("pacing", [], FixedSchedule("pacing", "pacing")),
-        ("anti", [], FixedSchedule("anti", "anti")),
-        ("adaptive 0.3", [], FixedSchedule("adaptive 0.3", "adaptive", 0.3)),
-        ("adaptive 0.5", [], FixedSchedule("adaptive 0.5", "adaptive", 0.5)),
-        ("adaptive 0.7", [], FixedSchedule("adaptive 0.7", "adaptive", 0.7)),
+def baseline_policies(budget: float) -> list[tuple[str, list[str], CurriculumPolicy]]:
+    """(name, config overrides, policy) for every fixed control of `rlkd evaluate`, at the policy's `env.budget`.
+
+    Each control runs under the policy's own budget (a run stops once it is spent) except the reference
+    "kd (all data)", which gets the full budget. Windows and hard mining take fraction = budget, so over the
+    run they see the budget's samples; at the full budget they would be KD on all data again, so they are left out.
+    """
+    controls: list[tuple[list[str], CurriculumPolicy]] = [
+        (["env.budget=1.0"], FixedSchedule("kd (all data)", "full")),
+        (["distill.mode=labels"], FixedSchedule("labels", "full")),
+        ([], FixedSchedule("pacing", "pacing")),
+        ([], FixedSchedule("growing random (pacing sizes)", "pacing_random")),
+        ([], FixedSchedule("anti", "anti")),
     ]
+    if budget < 1.0:
+        controls.append(([], FixedSchedule("kd (all data, policy's budget)", "full")))
+        controls += [([], FixedSchedule(f"window d={d} (fraction=budget)", "adaptive", d, budget))
+                     for d in (0.1, 0.5, 0.9)]
+        controls.append(([], FixedSchedule("hard mining (fraction=budget)", "hard_mining", 0.5, budget)))
+    return [(policy.name, overrides, policy) for overrides, policy in controls]

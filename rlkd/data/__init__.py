@@ -9,6 +9,7 @@ from rlkd.data.base import SPLITS, DatasetSplits, Split, carve_split
 from rlkd.data.digits import load_digits_splits
 from rlkd.data.hf import load_hf_splits
 from rlkd.data.imagefolder import load_imagefolder_splits
+from rlkd.data.noise import apply_label_noise, flip_labels
 
 SOURCES: dict[str, Callable[[DataConfig], DatasetSplits]] = {
     "digits": load_digits_splits,
@@ -18,7 +19,8 @@ SOURCES: dict[str, Callable[[DataConfig], DatasetSplits]] = {
 
 
 def load_data(cfg: DataConfig) -> DatasetSplits:
-    return SOURCES[cfg.source](cfg)
+    """The source's splits, with `data.label_noise` applied (after assembly, so every source gets it)."""
+    return apply_label_noise(SOURCES[cfg.source](cfg), cfg.label_noise)
 
 
-__all__ = ["SOURCES", "SPLITS", "DatasetSplits", "Split", "carve_split", "load_data"]
+__all__ = ["SOURCES", "SPLITS", "DatasetSplits", "Split", "carve_split", "flip_labels", "load_data"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Optional, Sequence
 
@@ -55,6 +55,7 @@ class DatasetSplits:
     test: Split
     class_names: list[str]
     name: str
+    noise: dict = field(default_factory=dict)  # label noise settings and flips per split; empty: clean labels
 
     def __post_init__(self) -> None:
         """Every source assembles its splits here: a label outside the class range (e.g. -1, which HF datasets

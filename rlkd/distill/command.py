@@ -32,7 +32,8 @@ def summarize(history: list[dict], test_acc: list[float]) -> dict:
     best = max(range(len(val)), key=lambda i: val[i])
     return {"val_acc_last_epoch": val[-1], "test_acc_last_epoch": test_acc[-1],
             "best_val_epoch": best + 1, "val_acc_best_epoch": val[best], "test_acc_at_best_val_epoch": test_acc[best],
-            "samples_seen": history[-1]["samples_seen"]}
+            "samples_seen": history[-1]["samples_seen"], "budget": history[-1]["budget"],
+            "budget_samples": history[-1]["budget_samples"]}
 
 
 def run_distill(cfg: Config, out: Path) -> dict:
@@ -40,9 +41,10 @@ def run_distill(cfg: Config, out: Path) -> dict:
     run = DistillationRun(cfg, shards, cfg.distill.seed, data)
     cur = cfg.curriculum
     print(f"distill: {cfg.distill.mode}, student {cfg.student.arch}, sampler {cur.sampler} "
-          f"(d={cur.difficulty}, f={cur.fraction}, stratify={cur.stratify}), {run.epochs} epochs")
+          f"(d={cur.difficulty}, f={cur.fraction}, stratify={cur.stratify}), {run.epochs} epochs, "
+          f"budget {run.budget} ({run.budget_samples} samples)")
     test_acc = []
-    for _ in range(run.epochs):
+    while not run.finished:
         s = run.epoch()
         test_acc.append(run.evaluate("test")[0])  # reported only: no choice reads it
         print(f"epoch {s.epoch:>3}/{run.epochs}  loss {s.loss:.4f}  train_acc(subset) {s.train_acc:6.2f}  "

@@ -28,6 +28,10 @@ class Targets:
     temperature: float
     epoch: int = 0  # 0-based, for warm-ups
     teacher_weights: Optional[torch.Tensor] = None  # (B, T) per-sample weights over teachers
+    alpha: Optional[float] = None  # this epoch's label weight (a curriculum action); None: distill.alpha
+
+    def label_weight(self, configured: float) -> float:
+        return configured if self.alpha is None else self.alpha
 
 
 def soft_cross_entropy(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -88,7 +92,8 @@ class HintonKD(nn.Module):
         self.alpha = cfg.alpha
 
     def forward(self, student_logits: torch.Tensor, t: Targets) -> torch.Tensor:
-        return _HintonKDFunction.apply(student_logits, t.labels, t.teacher_probs[0], t.temperature, self.alpha)
+        return _HintonKDFunction.apply(student_logits, t.labels, t.teacher_probs[0], t.temperature,
+                                       t.label_weight(self.alpha))
 
 
 class DecoupledKD(nn.Module):
@@ -144,7 +149,8 @@ class MultiTeacherKD(nn.Module):
         weights = t.teacher_weights if t.teacher_weights is not None else self.weight_fn(t.teacher_logits, t.labels)
         mixed = torch.einsum("bt,tbc->bc", weights, t.teacher_probs)  # CE is linear in the target
         kd = soft_cross_entropy(student_logits, mixed, t.temperature)
-        return self.alpha * F.cross_entropy(student_logits, t.labels) + (1 - self.alpha) * kd
+        alpha = t.label_weight(self.alpha)
+        return alpha * F.cross_entropy(student_logits, t.labels) + (1 - alpha) * kd
 
 
 LOSSES: dict[str, type[nn.Module]] = {
@@ -153,6 +159,10 @@ LOSSES: dict[str, type[nn.Module]] = {
     "dkd": DecoupledKD,
     "multi_teacher": MultiTeacherKD,
 }
+
+
+# the losses whose label weight alpha an epoch may set (Targets.alpha); the others have no such weight
+LABEL_WEIGHTED = ("kd", "multi_teacher")
 
 
 def build_loss(cfg: DistillConfig) -> nn.Module:

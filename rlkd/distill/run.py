@@ -19,9 +19,9 @@ from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards
 from rlkd.data.views import render_view
 from rlkd.difficulty import Difficulty, combine, kl_difficulty
-from rlkd.distill.losses import Targets, build_loss
-from rlkd.distill.samplers import SamplerAction, sample_indices
-from rlkd.errors import CheckpointError, DataError, RlkdError
+from rlkd.distill.losses import LABEL_WEIGHTED, Targets, build_loss
+from rlkd.distill.samplers import LABEL_RANKED, SamplerAction, sample_indices
+from rlkd.errors import CheckpointError, ConfigError, DataError, RlkdError
 from rlkd.models import build_model
 from rlkd.models.inference import accuracy, resolve_device
 
@@ -42,12 +42,17 @@ class EpochStats:
     val_acc: float  # % on val after the epoch
     subset_size: int
     samples_seen: int  # total so far in this run
+    budget_samples: int  # B: the most samples the run may see (env.budget x epochs x N, rounded up)
+    budget: float  # env.budget, the share of epochs x N that B is
     difficulty: float  # the action's target difficulty
     fraction: float
     temperature: float
     subset_difficulty_mean: float  # D_sample of the chosen samples (before the epoch)
     subset_difficulty_std: float
     seconds: float
+    alpha: Optional[float]  # the loss's label weight this epoch (kd / multi_teacher; None for the other losses)
+    mix: float  # share of the subset from the sampler's window, the rest uniform
+    subset_d_label_mean: float  # D_label of the samples trained on: low when the subset avoids wrong labels
 
 
 class DistillationRun:
@@ -62,6 +67,9 @@ class DistillationRun:
         self.views = tr.views.to(dev)  # (N, V, 5)
         self.teacher_logits = tr.logits.to(dev)  # (T, N, V, C)
         self.teacher_conf, self.teacher_entropy = tr.d_conf[:, 0].to(dev), tr.d_entropy[:, 0].to(dev)
+        self.d_label = label_difficulty(self.teacher_logits[0, :, 0], self.labels)  # fixed for the whole run
+        q = torch.quantile(self.d_label.double(), torch.tensor([0.5, 0.9], dtype=torch.float64, device=dev))
+        self.d_label_quantiles = {"d_label_q50": q[0].item(), "d_label_q90": q[1].item()}
         self.eval_sets = {s: (data.split(s).images.to(dev), data.split(s).labels.to(dev)) for s in ("val", "test")}
         self.rendered = self._prerender()
         torch.manual_seed(seed)
@@ -87,6 +95,7 @@ class DistillationRun:
         self.gen = torch.Generator().manual_seed(seed)
         self.epoch_index = 0
         self.samples_seen = 0
+        self.budget_samples = budget_samples(cfg.env.budget, self.epochs, len(self.labels))
         self.history: list[dict] = []
         self._probs: tuple[float, torch.Tensor] | None = None
         self._difficulty: Optional[Difficulty] = None  # cached until the student logits change
@@ -96,6 +105,20 @@ class DistillationRun:
     @property
     def epochs(self) -> int:
         return self.cfg.distill.epochs
+
+    @property
+    def budget(self) -> float:
+        return self.cfg.env.budget
+
+    @property
+    def progress(self) -> float:
+        """Share of the run done, 1.0 exactly when it ends (epochs or budget): the LR and the schedules read it."""
+        return run_progress(self.epoch_index, self.epochs, self.samples_seen, self.budget_samples)
+
+    @property
+    def finished(self) -> bool:
+        """The run ends after distill.epochs epochs or once its budget of samples is spent, whichever is first."""
+        return self.epoch_index >= self.epochs or self.samples_seen >= self.budget_samples
 
     @property
     def num_views(self) -> int:
@@ -164,18 +187,33 @@ class DistillationRun:
 
     def epoch(self, difficulty: Optional[float] = None, fraction: Optional[float] = None,
               temperature: Optional[float] = None, teacher_weights: Optional[torch.Tensor] = None,
-              sampler: Optional[str] = None) -> EpochStats:
-        """Train one epoch on the sampler's subset for this action; evaluate on val."""
-        if self.epoch_index >= self.epochs:
-            raise RlkdError(f"the run has finished its {self.epochs} epochs")
+              sampler: Optional[str] = None, alpha: Optional[float] = None,
+              mix: Optional[float] = None) -> EpochStats:
+        """Train one epoch on the sampler's subset for this action; evaluate on val.
+
+        `alpha` sets the label weight of the loss for this epoch only (kd / multi_teacher); `mix` the share
+        of the subset taken from the sampler's window, the rest drawn uniformly within each class.
+        """
+        if self.finished:
+            raise RlkdError(f"the run has finished: {self.epoch_index} of {self.epochs} epochs, "
+                            f"{self.samples_seen} of {self.budget_samples} budget samples")
         start = time.perf_counter()
         cur, dc = self.cfg.curriculum, self.cfg.distill
         action = SamplerAction(cur.difficulty if difficulty is None else float(difficulty),
-                               cur.fraction if fraction is None else float(fraction), self.epoch_index / self.epochs)
+                               cur.fraction if fraction is None else float(fraction), self.progress,
+                               1.0 if mix is None else float(mix))
+        if alpha is not None and dc.mode not in LABEL_WEIGHTED:
+            raise ConfigError(f"distill.mode: {dc.mode!r} has no label weight for an epoch's alpha to set; use one "
+                              f"of {', '.join(LABEL_WEIGHTED)}, or turn env.control_alpha off")
+        label_weight = dc.alpha if alpha is None else float(alpha)
         temp = dc.temperature if temperature is None else float(temperature)
         d_sample = self.difficulty().d_sample
-        idx = sample_indices(sampler or cur.sampler, d_sample, self.labels, action, cur, self.gen).to(self.device)
+        name = sampler or cur.sampler
+        scores = self.d_label if name in LABEL_RANKED else d_sample
+        idx = sample_indices(name, scores, self.labels, action, cur, self.gen).to(self.device)
         order = idx[torch.randperm(len(idx), generator=self.gen).to(self.device)]
+        order = order[:budget_take(len(order), self.budget_samples - self.samples_seen,
+                                   self.epoch_index + 1 < self.epochs)]
         views = torch.randint(self.num_views, (len(order),), generator=self.gen).to(self.device)
         needs = getattr(self.loss_fn, "needs", ("teacher_logits", "teacher_probs"))
         table = {"teacher_probs": self._teacher_probs(temp).flatten(1, 2) if "teacher_probs" in needs else None,
@@ -190,13 +228,14 @@ class DistillationRun:
         for i in range(n_batches):
             b, v = order[bounds[i]:bounds[i + 1]], views[bounds[i]:bounds[i + 1]]
             for group in self.optimizer.param_groups:
-                group["lr"] = self._lr((self.epoch_index + i / n_batches) / self.epochs)
+                group["lr"] = self._lr(run_progress(self.epoch_index + bounds[i] / len(order), self.epochs,
+                                                    self.samples_seen + bounds[i], self.budget_samples))
             out = self._forward(self._batch_images(b, v))
             rows = b * self.num_views + v  # (sample, view) -> row of the flattened (T, N*V, C) tables
             teacher = {k: None if t is None else t.index_select(1, rows) for k, t in table.items()}
             w = None if weights is None else weights.expand(len(b), -1)
             loss = self.loss_fn(out, Targets(self.labels[b], teacher["teacher_logits"], teacher["teacher_probs"],
-                                             temp, self.epoch_index, w))
+                                             temp, self.epoch_index, w, label_weight))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -212,11 +251,13 @@ class DistillationRun:
         if not train_pass or self.epoch_index % cur.full_pass_every == 0:
             self.student_logits = self._full_pass()
         self.samples_seen += len(order)
-        chosen = d_sample[idx]
+        chosen = d_sample[order]
         stats = EpochStats(self.epoch_index, mean_loss, 100.0 * correct.item() / len(order), self.evaluate("val")[0],
-                           len(order), self.samples_seen, action.difficulty, action.fraction, temp,
-                           chosen.mean().item(), chosen.std().item() if len(chosen) > 1 else 0.0,
-                           time.perf_counter() - start)
+                           len(order), self.samples_seen, self.budget_samples, self.budget, action.difficulty,
+                           action.fraction, temp, chosen.mean().item(), chosen.std().item() if len(chosen) > 1 else 0.0,
+                           time.perf_counter() - start,
+                           alpha=label_weight if dc.mode in LABEL_WEIGHTED else None,
+                           mix=action.mix, subset_d_label_mean=self.d_label[order].mean().item())
         self.history.append(asdict(stats))
         return stats
 
@@ -235,11 +276,13 @@ class DistillationRun:
         last = self.history[-1] if self.history else None
         agree = (self.student_logits.argmax(1) == self.teacher_logits[0, :, 0].argmax(1)).float().mean().item()
         return {
+            **self.d_label_quantiles,
             "val_acc": (last["val_acc"] if last else 0.0) / 100.0,
             "train_loss": last["loss"] if last else float("nan"),
             "difficulty_q10": q[0].item(), "difficulty_q50": q[1].item(), "difficulty_q90": q[2].item(),
             "agreement": agree,
-            "progress": self.epoch_index / self.epochs,
+            "progress": self.progress,
+            "budget_used": self.samples_seen / self.budget_samples,
             "last_fraction": last["fraction"] if last else 0.0,
         }
 
@@ -257,6 +300,36 @@ class DistillationRun:
         self.epoch_index, self.samples_seen = state["epoch_index"], state["samples_seen"]
         self.student_logits = state["student_logits"].to(self.device)
         self.history = list(state["history"])
+
+
+def label_difficulty(teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """D_label = 1 - p_t(label) per sample, from (N, C) stored (calibrated) teacher logits, in [0, 1].
+
+    The seed's difficulty never looks at the label, so it cannot see a wrong one. A cross-fitted teacher scores
+    each sample with a fold that never trained on it, so a flipped label gets a low p_t(label): D_label near 1.
+    """
+    p_label = torch.softmax(teacher_logits.double(), dim=1).gather(1, labels[:, None]).squeeze(1)
+    return (1.0 - p_label).float().clamp(0.0, 1.0)
+
+
+def budget_samples(budget: float, epochs: int, n: int) -> int:
+    """B = ceil(budget x epochs x n), at least one. Rounded to 6 decimals before the ceiling so float noise
+    (0.1 x 3 x 10 = 3.0000000000000004) does not buy an extra sample."""
+    return max(1, math.ceil(round(budget * epochs * n, 6)))
+
+
+def run_progress(epochs_done: float, epochs: int, samples_done: int, budget_samples: int) -> float:
+    """The larger share of the run's two limits: it reaches 1.0 exactly when the first limit ends the run, so a
+    cosine over it anneals fully whether the epochs or the budget run out."""
+    return max(epochs_done / epochs, samples_done / budget_samples)
+
+
+def budget_take(subset: int, remaining: int, more_epochs: bool) -> int:
+    """How much of an epoch's shuffled subset to train on: all of it, or what is left of the budget, so a run
+    never sees more than B samples. An epoch that would leave one budget sample for a later epoch leaves two:
+    a one-sample epoch is a batch of one, on which BatchNorm cannot train."""
+    take = min(subset, remaining)
+    return take - 1 if more_epochs and remaining - take == 1 and take > 2 else take
 
 
 def batch_bounds(n: int, batch_size: int) -> list[int]:

@@ -26,10 +26,13 @@ class SamplerAction:
     difficulty: float  # target difficulty in [0, 1]
     fraction: float  # share of the training set in (0, 1]
     progress: float  # epoch / epochs in [0, 1): schedules move with it
+    mix: float = 1.0  # share of the subset taken from the sampler's window, the rest uniform (mix_with_random)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.difficulty <= 1.0:
             raise ValueError(f"difficulty must be in [0, 1], got {self.difficulty}")
+        if not 0.0 <= self.mix <= 1.0:
+            raise ValueError(f"mix must be in [0, 1], got {self.mix}")
         if not 0.0 < self.fraction <= 1.0:
             raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
 
@@ -91,10 +94,14 @@ PACING: dict[str, Callable[[float, float], float]] = {
 }
 
 
+def pacing_size(n: int, progress: float, cfg: CurriculumConfig) -> int:
+    """How many of a group's n samples a pacing schedule takes at this progress: g(progress) * n."""
+    return subset_size(n, PACING[cfg.pacing](progress, cfg.pacing_start))
+
+
 def _pacing(d, m, a, cfg, gen):
     """The easiest g(progress) share, g growing from pacing_start to 1 (m is ignored: the schedule sets size)."""
-    share = PACING[cfg.pacing](a.progress, cfg.pacing_start)
-    return torch.argsort(d, stable=True)[:subset_size(len(d), share)]
+    return torch.argsort(d, stable=True)[:pacing_size(len(d), a.progress, cfg)]
 
 
 def _anti(d, m, a, cfg, gen):
@@ -107,25 +114,70 @@ def _random(d, m, a, cfg, gen):
     return torch.randperm(len(d), generator=gen)[:m]
 
 
+def _pacing_random(d, m, a, cfg, gen):
+    """Pacing's growing size, drawn uniformly (anew each epoch): the control that explains most curricula
+    (Wu et al. 2021), so `pacing` means something only when it beats this."""
+    return _random(d, pacing_size(len(d), a.progress, cfg), a, cfg, gen)
+
+
 def _full(d, m, a, cfg, gen):
     return torch.arange(len(d))
+
+
+def _clean(d, m, a, cfg, gen):
+    """The m lowest scores. Fed D_label (see LABEL_RANKED): the samples whose label the teacher trusts most."""
+    return torch.argsort(d, stable=True)[:m]
 
 
 SAMPLERS: dict[str, Callable] = {
     "full": _full, "adaptive": _adaptive, "threshold": _threshold, "easy_to_hard": _easy_to_hard,
     "hard_mining": _hard_mining, "mixed": _mixed, "pacing": _pacing, "anti": _anti, "random": _random,
+    "pacing_random": _pacing_random, "clean": _clean,
 }
+
+# samplers that rank by D_label = 1 - p_t(label), the one score that sees label noise, instead of D_sample
+LABEL_RANKED = frozenset({"clean"})
+
+
+def class_groups(labels: torch.Tensor, stratify: bool) -> list[torch.Tensor]:
+    """Positions of each class present, or one group of everything when unstratified."""
+    if not stratify:
+        return [torch.arange(len(labels))]
+    return [torch.nonzero(labels == c).squeeze(1) for c in torch.unique(labels)]
+
+
+def mix_with_random(window: torch.Tensor, labels: torch.Tensor, mix: float, stratify: bool,
+                    gen: torch.Generator) -> torch.Tensor:
+    """A share `mix` of a sampler's window, the rest uniform: per group, as many samples as the window holds.
+
+    mix = 0 is a uniform subset of the window's size in each class (the random control at that fraction),
+    mix = 1 the window itself; in between, round(mix * w_c) samples are drawn uniformly from the class's
+    window and the rest uniformly from the class's other samples (unkept window samples included).
+    """
+    if mix >= 1.0:
+        return window
+    labels, window = labels.cpu(), window.cpu()
+    in_window = torch.zeros(len(labels), dtype=torch.bool)
+    in_window[window] = True
+    chosen = []
+    for group in class_groups(labels, stratify):
+        own = group[in_window[group]]
+        keep = own[torch.randperm(len(own), generator=gen)[:round(mix * len(own))]]
+        rest = group[~torch.isin(group, keep)]
+        chosen += [keep, rest[torch.randperm(len(rest), generator=gen)[:len(own) - len(keep)]]]
+    return torch.sort(torch.cat(chosen)).values
 
 
 def sample_indices(name: str, difficulty: torch.Tensor, labels: torch.Tensor, action: SamplerAction,
                    cfg: CurriculumConfig, gen: torch.Generator) -> torch.Tensor:
-    """Sorted training indices for one epoch; within each class unless `cfg.stratify` is false."""
+    """Sorted training indices for one epoch; within each class unless `cfg.stratify` is false; a share
+    1 - action.mix of them drawn uniformly instead (mix_with_random). `difficulty` is the score the sampler
+    ranks by: D_sample, or D_label for the samplers in LABEL_RANKED."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
     pick = SAMPLERS[name]
     difficulty = difficulty.detach().cpu().double()
     labels = labels.cpu()
-    groups = [torch.nonzero(labels == c).squeeze(1) for c in torch.unique(labels)] if cfg.stratify \
-        else [torch.arange(len(labels))]
+    groups = class_groups(labels, cfg.stratify)
     chosen = [g[pick(difficulty[g], subset_size(len(g), action.fraction), action, cfg, gen)] for g in groups]
-    return torch.sort(torch.cat(chosen)).values
+    return mix_with_random(torch.sort(torch.cat(chosen)).values, labels, action.mix, cfg.stratify, gen)

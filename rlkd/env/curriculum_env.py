@@ -3,14 +3,19 @@
 Plain gymnasium, nothing from Ray, so any RL library can drive it. The action
 is applied to the epoch of the same `step` call and the reward is computed from
 that epoch (the seed applied it one epoch late and credited the wrong action).
+The episode ends when the run does: after distill.epochs epochs or when its
+compute budget (env.budget, docs/distill.md) is spent, whichever is first.
 
-Observation (Box of 8 floats in [0, 1]), after the last epoch trained:
+Observation (Box of 11 floats in [0, 1]), after the last epoch trained:
     0 val_acc           val accuracy / 100 (0 before the first epoch)
     1 train_loss        l / (1 + l) of the mean training loss (0 before the first epoch)
     2-4 difficulty_q10/q50/q90   quantiles of D_sample under the current student
     5 agreement         share of train samples where student and teacher argmax agree
-    6 progress          epochs done / epochs
+    6 progress          share of the run done: max(epochs done / epochs, budget_used), 1 at the end
     7 last_fraction     share of the training set the last epoch used
+    8 budget_used       samples seen / the run's budget of samples (1 when the budget is spent)
+    9-10 d_label_q50/q90  quantiles of D_label = 1 - p_t(label) over train: how much label noise the
+                        teacher sees (fixed for a run; docs/distill.md)
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from rlkd.distill.run import DistillationRun, NonFiniteLossError
 from rlkd.env.reward import curriculum_reward
 
 OBS_KEYS = ("val_acc", "train_loss", "difficulty_q10", "difficulty_q50", "difficulty_q90", "agreement", "progress",
-            "last_fraction")
+            "last_fraction", "budget_used", "d_label_q50", "d_label_q90")
 
 _INPUTS: dict[str, tuple[str, tuple[DatasetSplits, TeacherShards]]] = {}  # config -> (manifest digest, inputs)
 
@@ -70,7 +75,8 @@ class EpochStepper:
                                    self.cfg.reward)
         self.prev_acc, self.prev_loss = stats.val_acc, stats.loss
         info = {"val_acc": stats.val_acc, "train_loss": stats.loss, "subset_size": stats.subset_size,
-                "samples_seen": stats.samples_seen, "difficulty": stats.difficulty, "fraction": stats.fraction,
+                "samples_seen": stats.samples_seen, "budget_samples": stats.budget_samples, "budget": stats.budget,
+                "difficulty": stats.difficulty, "fraction": stats.fraction,
                 "temperature": stats.temperature, "subset_difficulty_mean": stats.subset_difficulty_mean,
                 "epoch": stats.epoch, "reward": reward, "diverged": False}
         return reward, False, info
@@ -113,7 +119,7 @@ class CurriculumEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         epoch_action = decode_action(action, self.cfg.env, self.num_teachers)
         reward, diverged, info = self.stepper.step(epoch_action)
-        terminated = diverged or self.run.epoch_index >= self.run.epochs
+        terminated = diverged or self.run.finished
         return encode_observation(self.run.observe()), float(reward), terminated, False, info
 
 

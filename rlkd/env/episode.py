@@ -12,13 +12,14 @@ from rlkd.env.curriculum_env import EpochStepper, encode_observation
 
 
 def run_policy(cfg: Config, policy, seed: int, data: DatasetSplits, shards: TeacherShards) -> dict:
-    """Trajectory (action, subset stats, val accuracy, reward per epoch) and the final **test** accuracy."""
+    """Trajectory (action, subset stats, val accuracy, reward per epoch) and the final **test** accuracy; the run
+    ends at distill.epochs epochs or when env.budget is spent, like an env episode."""
     run = DistillationRun(cfg, shards, seed, data)
     stepper = EpochStepper(cfg, run)
     obs = encode_observation(run.observe())
     rows = []
-    for epoch in range(run.epochs):
-        action = policy.act(obs, epoch, run.epochs)
+    while not run.finished:
+        action = policy.act(obs, run.epoch_index, run.epochs)
         reward, diverged, info = stepper.step(action)
         rows.append({**info, "action": asdict(action)})
         if diverged:
@@ -26,4 +27,4 @@ def run_policy(cfg: Config, policy, seed: int, data: DatasetSplits, shards: Teac
         obs = encode_observation(run.observe())
     return {"seed": seed, "trajectory": rows, "test_acc_last_epoch": run.evaluate("test")[0],
             "val_acc_last_epoch": rows[-1].get("val_acc"), "samples_seen": run.samples_seen,
-            "return": sum(r["reward"] for r in rows)}
+            "budget": run.budget, "budget_samples": run.budget_samples, "return": sum(r["reward"] for r in rows)}

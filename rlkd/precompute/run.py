@@ -167,7 +167,7 @@ def write_shards(cfg: Config, data: DatasetSplits, bundles: list[TeacherBundle],
             "views": {"train": cfg.data.views, "seed": cfg.data.view_seed, "min_scale": cfg.data.view_min_scale,
                       "flip": cfg.data.view_flip},
             "teachers": [b.manifest_entry() for b in bundles],
-            "data": {"name": data.name, "fingerprint": data.fingerprint,
+            "data": {"name": data.name, "fingerprint": data.fingerprint, "label_noise": data.noise or None,
                      "splits": {s: {"fingerprint": data.split(s).fingerprint, "samples": len(data.split(s)),
                                     "views": view_count(cfg, s)} for s in SPLITS}},
         })

@@ -45,4 +45,5 @@ def run_apply(cfg: Config, out: Path) -> dict:
     print(f"apply: test_acc (last epoch) {result['test_acc_last_epoch']:.2f} | val_acc (last epoch) "
           f"{result['val_acc_last_epoch']:.2f} | return {result['return']:.2f} | samples seen {result['samples_seen']}")
     return {"test_acc_last_epoch": result["test_acc_last_epoch"], "val_acc_last_epoch": result["val_acc_last_epoch"],
-            "return": result["return"], "samples_seen": result["samples_seen"], "checkpoint": cfg.ppo.checkpoint}
+            "return": result["return"], "samples_seen": result["samples_seen"], "budget": result["budget"],
+            "budget_samples": result["budget_samples"], "checkpoint": cfg.ppo.checkpoint}

@@ -9,27 +9,21 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from rlkd.config import Config, with_overrides
-from rlkd.curriculum.policies import ReplayFractions, ReplaySchedule, baseline_policies, load_policy
+from rlkd.curriculum.actions import EpochAction
+from rlkd.curriculum.policies import (ReplayActions, ReplayFractions, ReplaySchedule, baseline_policies, load_policy,
+                                      mean_actions)
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.env.episode import run_policy
 from rlkd.errors import ConfigError
 from rlkd.reports.apply import policy_checkpoint
 from rlkd.reports.plots import line_plot
+from rlkd.reports.stats import format_paired, mean_std, paired_summary
 
 EVAL_SEED_BASE = 10_000  # evaluation runs use seeds no training episode is likely to draw
-
-
-def mean_std(xs: list[float]) -> str:
-    return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.0:.2f}"
-
-
-def paired(a: list[float], b: list[float]) -> str:
-    """Mean ± std of the per-seed differences a - b, and (seeds where a > b / seeds)."""
-    d = [x - y for x, y in zip(a, b)]
-    return f"{mean_std(d)} ({sum(x > 0 for x in d)}/{len(d)})"
 
 
 PBT_ROW = '{"difficulty": in [0, 1], "fraction": in (0, 1] or null, "temperature": > 0 or null}'
@@ -73,49 +67,80 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
     data, shards = load_run_inputs(cfg)
     seed_list = [EVAL_SEED_BASE + s for s in range(n)]
     results: dict[str, list[dict]] = {"policy": [run_policy(cfg, policy, s, data, shards) for s in seed_list]}
-    print(f"evaluate: policy  test_acc (last epoch) {mean_std([r['test_acc_last_epoch'] for r in results['policy']])}")
-    replay = [[row.get("fraction", 1.0) for row in r["trajectory"]] for r in results["policy"]]
-    results["random (policy's sizes)"] = [run_policy(cfg, ReplayFractions("random", f), s, data, shards)
-                                          for s, f in zip(seed_list, replay)]
-    baselines = baseline_policies()
+    _print_method("policy", results["policy"])
+    policy_actions = mean_actions([[row["action"] for row in r["trajectory"]] for r in results["policy"]])
+    sizes = [[row.get("fraction", 1.0) for row in r["trajectory"]] for r in results["policy"]]
+    # (name, config overrides, one policy per seed): the same-size control replays each seed's own sizes
+    controls = [("random (policy's sizes)", [], [ReplayFractions("random (policy's sizes)", f) for f in sizes])]
+    shared = baseline_policies(cfg.env.budget)
+    shared.append(("open-loop replay (policy's mean action)", [],
+                   ReplayActions("open-loop replay (policy's mean action)", policy_actions)))
     if pbt_schedule is not None:  # the PBT-tuned schedule from `rlkd pbt`
-        baselines.append(("pbt schedule", [], ReplaySchedule("pbt schedule", pbt_schedule)))
-    for name, overrides, baseline in baselines:
-        results[name] = [run_policy(with_overrides(cfg, overrides), baseline, s, data, shards) for s in seed_list]
-        print(f"evaluate: {name:<24} test_acc (last epoch) {mean_std([r['test_acc_last_epoch'] for r in results[name]])}")
-    report = write_report(out, results, cfg, n)
+        shared.append(("pbt schedule", [], ReplaySchedule("pbt schedule", pbt_schedule)))
+    controls += [(name, overrides, [control] * n) for name, overrides, control in shared]
+    for name, overrides, per_seed in controls:
+        run_cfg = with_overrides(cfg, overrides)
+        results[name] = [run_policy(run_cfg, p, s, data, shards) for p, s in zip(per_seed, seed_list)]
+        _print_method(name, results[name])
+    report = write_report(out, results, policy_actions, cfg, n)
     return {"report": str(out / "report.md"), "seeds": seed_list, **report}
 
 
-def write_report(out: Path, results: dict[str, list[dict]], cfg: Config, n: int) -> dict:
+def _print_method(name: str, runs: list[dict]) -> None:
+    print(f"evaluate: {name:<40} test_acc (last epoch) {mean_std([r['test_acc_last_epoch'] for r in runs])}   "
+          f"samples seen {statistics.mean(r['samples_seen'] for r in runs):.0f}", flush=True)
+
+
+def _setting(value) -> str:
+    if value is None:
+        return "config"
+    if isinstance(value, tuple):
+        return "/".join(f"{v:.3f}" for v in value)
+    return f"{value:.3f}"
+
+
+def action_table(actions: list[EpochAction]) -> list[str]:
+    """The mean action per epoch as markdown: one column per setting the policy chose (None everywhere = config)."""
+    names = [f.name for f in fields(EpochAction)
+             if f.name != "sampler" and any(getattr(a, f.name) is not None for a in actions)]
+    lines = ["| epoch | " + " | ".join(names) + " | sampler |", "|---" * (len(names) + 2) + "|"]
+    lines += [f"| {e + 1} | " + " | ".join(_setting(getattr(a, k)) for k in names) + f" | {a.sampler or 'config'} |"
+              for e, a in enumerate(actions)]
+    return lines
+
+
+def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list[EpochAction], cfg: Config,
+                 n: int) -> dict:
     test = {k: [r["test_acc_last_epoch"] for r in v] for k, v in results.items()}
+    val = {k: [r["val_acc_last_epoch"] for r in v] for k, v in results.items()}
     seen = {k: statistics.mean(r["samples_seen"] for r in v) for k, v in results.items()}
-    policy_seen = seen["policy"]
-    cheaper = [k for k in results if k not in ("policy",) and seen[k] <= policy_seen + 1e-9]
+    controls = [k for k in results if k != "policy"]
+    versus = {k: {"test": paired_summary(test["policy"], test[k]), "val": paired_summary(val["policy"], val[k]),
+                  "samples_seen": seen[k], "policy_samples_seen": seen["policy"]} for k in controls}
+    cheaper = [k for k in controls if seen[k] <= seen["policy"] + 1e-9]
     best_cheaper = max(cheaper, key=lambda k: statistics.mean(test[k])) if cheaper else None
+    budget = cfg.env.budget
+    windows = "" if budget < 1.0 else "; the windows at fraction = budget would be KD on all data again: not run"
     lines = [f"# Curriculum evaluation ({n} seeds, the same for every method)", "",
-             f"Test accuracy at the **last epoch** on the **test** split (never used for training or selection); "
-             f"{cfg.distill.epochs} epochs; student {cfg.student.arch}; loss {cfg.distill.mode} unless noted.", "",
-             "| method | test acc, last epoch (mean ± std) | samples seen (mean) | val acc, last epoch |",
-             "|---|---|---|---|"]
-    for k in results:
-        val = [r["val_acc_last_epoch"] for r in results[k]]
-        lines.append(f"| {k} | {mean_std(test[k])} | {seen[k]:.0f} | {mean_std(val)} |")
-    lines += ["", "## Paired differences of the policy (test, last epoch; k/n = seeds where the policy was better)", "",
-              f"- vs KD on all data: {paired(test['policy'], test['kd (all data)'])}"]
-    if best_cheaper:
-        lines.append(f"- vs the best baseline that saw no more samples than the policy ({best_cheaper}, "
-                     f"{seen[best_cheaper]:.0f} samples): {paired(test['policy'], test[best_cheaper])}")
-    else:
-        lines.append("- no baseline saw as few samples as the policy")
-    epochs = max(len(r["trajectory"]) for r in results["policy"])
-    mean_action = {key: [statistics.mean(r["trajectory"][e]["action"][key] or 0.0 for r in results["policy"]
-                                         if e < len(r["trajectory"])) for e in range(epochs)]
-                   for key in ("difficulty",)}
-    mean_fraction = [statistics.mean(r["trajectory"][e].get("fraction", 1.0) for r in results["policy"]
-                                     if e < len(r["trajectory"])) for e in range(epochs)]
-    lines += ["", "## The policy's mean action per epoch", "", "| epoch | difficulty | fraction |", "|---|---|---|"]
-    lines += [f"| {e + 1} | {mean_action['difficulty'][e]:.3f} | {mean_fraction[e]:.3f} |" for e in range(epochs)]
+             f"{cfg.distill.epochs} epochs; student {cfg.student.arch}; loss {cfg.distill.mode} unless noted. "
+             f"Every control runs at the policy's budget (env.budget = {budget:g}) except **kd (all data)**, "
+             f"the reference at the full budget{windows}.", "",
+             "| method | test acc, last epoch (mean ± std) | val acc, last epoch (mean ± std) "
+             "| samples seen (mean) |", "|---|---|---|---|"]
+    lines += [f"| {k} | {mean_std(test[k])} | {mean_std(val[k])} | {seen[k]:.0f} |" for k in results]
+    lines += ["", f"## Policy − control, paired over the same {n} seeds, at the last epoch", "",
+              "Each cell: mean of the per-seed differences policy − control ± their std [95% t confidence interval "
+              "of the mean] and wins k/n (seeds where the policy was better). **Test** is the held-out split, never "
+              "used for training or selection; **val** is the split the reward saw. A difference is supported by "
+              "these seeds only where its interval excludes 0.", "",
+              "| control | samples seen: control / policy | test acc, last epoch: policy − control "
+              "| val acc, last epoch: policy − control |", "|---|---|---|---|"]
+    lines += [f"| {k} | {seen[k]:.0f} / {seen['policy']:.0f} | {format_paired(versus[k]['test'])} "
+              f"| {format_paired(versus[k]['val'])} |" for k in controls]
+    lines += ["", f"Best control that saw no more samples than the policy: {best_cheaper} ({seen[best_cheaper]:.0f})"
+              if best_cheaper else "No control saw as few samples as the policy."]
+    lines += ["", "## The policy's mean action per epoch (what the open-loop replay replays)", ""]
+    lines += action_table(policy_actions)
     lines += ["", "![difficulty](difficulty.png)", "![val accuracy](val_acc.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
     line_plot(out / "difficulty.png", {f"seed {r['seed']}": [row["action"]["difficulty"] for row in r["trajectory"]]
@@ -125,5 +150,7 @@ def write_report(out: Path, results: dict[str, list[dict]], cfg: Config, n: int)
                                         for e in range(min(len(r["trajectory"]) for r in v))]
                                     for k, v in results.items()}, "val accuracy (mean over seeds)", "epoch", "val acc (%)")
     (out / "runs.json").write_text(json.dumps(results, indent=1))
-    return {"test_acc_last_epoch": {k: statistics.mean(v) for k, v in test.items()}, "samples_seen": seen,
-            "best_baseline_with_no_more_samples": best_cheaper}
+    return {"test_acc_last_epoch": {k: statistics.mean(v) for k, v in test.items()},
+            "val_acc_last_epoch": {k: statistics.mean(v) for k, v in val.items()}, "samples_seen": seen,
+            "policy_minus_control": versus, "best_baseline_with_no_more_samples": best_cheaper,
+            "policy_mean_action": [asdict(a) for a in policy_actions]}

@@ -19,7 +19,6 @@ from rlkd.rl.export import export_policy
 
 CONFIG_FILE = "rlkd_config.yaml"  # saved beside every checkpoint: what the policy's actions mean
 RESUMABLE_KEYS = ("iterations", "checkpoint_every", "checkpoint", "resume")  # a continued run may change these
-ENV_RUNNER_RESTARTS = 3  # restarts of failed env runners before PPO stops with the env's error
 
 
 def build_ppo_config(cfg: Config):
@@ -37,17 +36,18 @@ def build_ppo_config(cfg: Config):
         .environment(CurriculumEnv, env_config=env_config)  # the class: restores need no registry
         .env_runners(num_env_runners=r.num_env_runners, num_envs_per_env_runner=r.num_envs_per_env_runner,
                      num_cpus_per_env_runner=r.num_cpus_per_env_runner,
-                     num_gpus_per_env_runner=r.num_gpus_per_env_runner, rollout_fragment_length="auto")
+                     num_gpus_per_env_runner=r.num_gpus_per_env_runner, rollout_fragment_length="auto",
+                     sample_timeout_s=r.sample_timeout_s)
         .learners(num_learners=r.num_learners, num_gpus_per_learner=r.num_gpus_per_learner)
         .training(lr=p.lr, gamma=p.gamma, lambda_=p.lambda_, clip_param=p.clip_param, entropy_coeff=p.entropy_coeff,
                   vf_loss_coeff=p.vf_loss_coeff, num_epochs=p.num_epochs, minibatch_size=min(p.minibatch_size, batch),
                   train_batch_size_per_learner=batch)
         .rl_module(model_config={"fcnet_hiddens": list(p.hidden)})
         .callbacks(CurriculumMetrics)
-        # a crashed runner (its env raised, or its node was lost) is restarted, a bounded number of times: an env
-        # that keeps failing stops the run with its own error. RLlib's in-place sub-env restarts are unbounded: off.
-        .fault_tolerance(restart_failed_env_runners=True, max_num_env_runner_restarts=ENV_RUNNER_RESTARTS,
-                         num_consecutive_env_runner_failures_tolerance=ENV_RUNNER_RESTARTS,
+        # a crashed runner (its env raised, or its node was lost) is restarted; an env that keeps failing stops the
+        # run (failing_streak). RLlib's in-place sub-env restarts are unbounded and silent: off.
+        .fault_tolerance(restart_failed_env_runners=True,
+                         num_consecutive_env_runner_failures_tolerance=r.env_runner_restarts,
                          restart_failed_sub_environments=False)
         .debugging(seed=p.seed)
     )
@@ -128,6 +128,25 @@ def start_algorithm(cfg: Config, out: Path):
     return algo
 
 
+def env_runner_health(algo) -> tuple[int, int]:
+    """(restarts so far, remote env runners not healthy now)."""
+    group = algo.env_runner_group
+    if group is None:
+        return 0, 0
+    return group.num_remote_worker_restarts(), group.num_remote_workers() - group.num_healthy_remote_workers()
+
+
+def failing_streak(streak: int, steps_sampled: int, runners_in_trouble: bool) -> int:
+    """Iterations in a row that sampled nothing while an env runner was down or being restarted.
+
+    RLlib keeps restarting a runner whose env raises, takes it out of service, and reports iterations
+    with no samples (NaN returns) as if all were well; a run that learns nothing must end, with its
+    reason. A slow but healthy env has no runner in trouble, and a lost node's runners come back
+    within an iteration or two, so neither stops the run.
+    """
+    return 0 if steps_sampled or not runners_in_trouble else streak + 1
+
+
 def train_ppo(cfg: Config, out: Path) -> dict:
     final = out / "checkpoint"
     if final.exists() and not final.is_symlink():  # found now, not after an hour of training
@@ -142,7 +161,7 @@ def train_ppo(cfg: Config, out: Path) -> dict:
         algo = start_algorithm(cfg, out)
     ckpt_dir = out / "checkpoints"
     start = time.perf_counter()
-    history, last_ckpt = [], None
+    history, last_ckpt, failing, (restarts, _) = [], None, 0, env_runner_health(algo)
     tensorboard = open_writer(Path(algo.logdir))  # one TensorBoard run per training process
     try:
         while algo.iteration < cfg.ppo.iterations:
@@ -156,14 +175,22 @@ def train_ppo(cfg: Config, out: Path) -> dict:
             history.append(row)
             write_scalars(tensorboard, [iteration_scalars(row)], first_step=row["iteration"])
             print(progress_line(res, time.perf_counter() - start), flush=True)
+            (restarts, down), was = env_runner_health(algo), restarts
+            failing = failing_streak(failing, row["env_steps_sampled"] or 0, restarts > was or down > 0)
+            if failing >= r.env_runner_restarts:
+                raise RlkdError(f"PPO stopped at iteration {algo.iteration}: env runners kept failing ({restarts} "
+                                f"restarts, {failing} iterations in a row without samples); their error is in the "
+                                f"log above (often resources.device=cuda on nodes without a GPU, or data.shards "
+                                f"unreadable on a worker node). Fix it and re-run the same command: it resumes from "
+                                f"the last checkpoint")
             if algo.iteration % cfg.ppo.checkpoint_every == 0 or algo.iteration >= cfg.ppo.iterations:
                 last_ckpt = save_checkpoint(algo, cfg, ckpt_dir / f"iter_{algo.iteration:05d}")
         if last_ckpt is None:
             last_ckpt = save_checkpoint(algo, cfg, ckpt_dir / f"iter_{algo.iteration:05d}")
     except RayError as exc:  # env runners failed past their restarts: say so, and how to go on
-        raise RlkdError(f"PPO stopped at iteration {algo.iteration}: env runners kept failing "
-                        f"({ENV_RUNNER_RESTARTS} restarts): {root_cause(exc)}; fix the cause and re-run the same "
-                        f"command: it resumes from the last checkpoint in {ckpt_dir}") from exc
+        raise RlkdError(f"PPO stopped at iteration {algo.iteration}: env runners kept failing ({root_cause(exc)}); "
+                        f"fix the cause and re-run the same command: it resumes from the last checkpoint in "
+                        f"{ckpt_dir}") from exc
     finally:
         tensorboard.close()
         algo.stop()

@@ -44,7 +44,7 @@ def pbt_member(config: dict) -> None:
             state = torch.load(Path(folder) / "state.pt", weights_only=True)  # tensors and plain data only
         run.load_state_dict(state["run"])
         schedule = state["schedule"]
-    while run.epoch_index < run.epochs:
+    while not run.finished:
         action = {"difficulty": float(config["difficulty"]), "fraction": float(config["fraction"]),
                   "temperature": float(config["temperature"]) if "temperature" in config else None}
         stats = run.epoch(sampler="adaptive", **action)

@@ -1,0 +1,189 @@
+"""`rlkd evaluate`'s equal-budget controls and paired statistics (issue 10, items 3 and 4)."""
+
+import json
+import math
+from dataclasses import asdict
+
+import pytest
+import torch
+
+from rlkd.cli import main
+from rlkd.config import CurriculumConfig, load_config, with_overrides
+from rlkd.curriculum.actions import EpochAction
+from rlkd.curriculum.policies import (FixedSchedule, ReplayActions, ReplayFractions, baseline_policies,
+                                      mean_actions)
+from rlkd.distill.inputs import load_run_inputs
+from rlkd.distill.samplers import SamplerAction, sample_indices
+from rlkd.env.episode import run_policy
+from rlkd.reports.stats import format_paired, paired_summary
+from tests.conftest import run_overrides
+
+
+# ------------------------------------------------------------------ statistics
+def test_paired_summary_matches_a_hand_computed_t_interval():
+    # diffs 1, 2, 3, 4: mean 2.5, sd sqrt(5/3) = 1.290994, t(0.975, df 3) = 3.182446, half width 2.054261
+    s = paired_summary([11.0, 12.0, 13.0, 14.0], [10.0, 10.0, 10.0, 10.0])
+    assert s["n"] == 4 and s["wins"] == 4
+    assert s["mean"] == pytest.approx(2.5)
+    assert s["std"] == pytest.approx(1.290994, abs=1e-6)
+    assert s["ci_low"] == pytest.approx(2.5 - 2.054261, abs=1e-5)
+    assert s["ci_high"] == pytest.approx(2.5 + 2.054261, abs=1e-5)
+    assert format_paired(s) == "+2.50 ± 1.29 [+0.45, +4.55] 4/4"
+
+
+def test_paired_summary_counts_wins_and_keeps_the_order_of_the_difference():
+    s = paired_summary([1.0, 5.0, 2.0], [2.0, 3.0, 2.0])  # diffs -1, +2, 0: one win, a tie is no win
+    assert s["wins"] == 1 and s["mean"] == pytest.approx(1 / 3)
+    assert paired_summary([2.0, 3.0, 2.0], [1.0, 5.0, 2.0])["mean"] == pytest.approx(-1 / 3)
+
+
+def test_one_seed_has_no_std_or_interval_and_unpaired_lengths_fail():
+    s = paired_summary([3.0], [1.0])
+    assert s["mean"] == 2.0 and math.isnan(s["std"]) and math.isnan(s["ci_low"]) and math.isnan(s["ci_high"])
+    assert "no std or CI" in format_paired(s)
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_summary([1.0, 2.0], [1.0])
+
+
+# ------------------------------------------------------------------ growing random set
+CLASS_SIZES = (20, 40, 60, 80)
+
+
+def class_labels():
+    return torch.cat([torch.full((n,), c) for c, n in enumerate(CLASS_SIZES)])
+
+
+def pick(name, progress, seed, difficulty=None):
+    labels = class_labels()
+    d = torch.linspace(0, 1, len(labels), dtype=torch.float64) if difficulty is None else difficulty
+    return sample_indices(name, d, labels, SamplerAction(0.5, 0.7, progress), CurriculumConfig(),
+                          torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("progress", [0.0, 0.25, 0.5, 0.9])
+def test_pacing_random_takes_pacings_size_in_every_class(progress):
+    labels = class_labels()
+    ours, pacing = pick("pacing_random", progress, 0), pick("pacing", progress, 0)
+    counts = torch.bincount(labels[ours], minlength=len(CLASS_SIZES))
+    assert torch.equal(counts, torch.bincount(labels[pacing], minlength=len(CLASS_SIZES)))
+    share = 0.3 + 0.7 * progress  # linear pacing from pacing_start 0.3
+    assert counts.tolist() == [round(share * n) for n in CLASS_SIZES]  # every class present, in proportion
+    assert len(torch.unique(ours)) == len(ours)
+
+
+def test_pacing_random_ignores_difficulty_within_a_class():
+    """Each sample's inclusion rate is the pacing share, easy or hard; pacing itself takes only the easiest."""
+    labels, draws, progress = class_labels(), 400, 0.0
+    d = torch.rand(len(labels), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    rate = torch.zeros(len(labels))
+    for seed in range(draws):
+        rate[pick("pacing_random", progress, seed, d)] += 1.0 / draws
+    assert (rate - 0.3).abs().max() < 0.1  # binomial sd 0.023 per sample
+    easiest = pick("pacing", progress, 0, d)
+    assert set(pick("pacing", progress, 1, d).tolist()) == set(easiest.tolist())  # deterministic, not uniform
+
+
+# ------------------------------------------------------------------ mean action and open-loop replay
+def test_mean_actions_averages_every_setting_over_the_runs_that_reached_the_epoch():
+    a = [EpochAction(0.2, 0.4, 2.0, (0.5, 0.5), "adaptive"), EpochAction(0.6, 1.0, 4.0, (1.0, 0.0), "adaptive")]
+    b = [EpochAction(0.4, 0.6, 4.0, (0.0, 1.0), "adaptive")]  # diverged after one epoch
+    got = mean_actions([[asdict(x) for x in a], [asdict(x) for x in b]])
+    assert got[0] == EpochAction(pytest.approx(0.3), pytest.approx(0.5), pytest.approx(3.0),
+                                 (pytest.approx(0.25), pytest.approx(0.75)), "adaptive")
+    assert got[1] == a[1]
+    unset = mean_actions([[asdict(EpochAction(0.1, sampler="hard_mining"))], [asdict(EpochAction(0.3))]])
+    assert unset[0].fraction is None and unset[0].temperature is None and unset[0].teacher_weights is None
+    assert unset[0].difficulty == pytest.approx(0.2)
+
+
+@pytest.fixture(scope="module")
+def inputs(teacher_dir, shards_dir):
+    cfg = load_config(None, run_overrides(teacher_dir, shards_dir) + ["distill.epochs=3"])
+    data, shards = load_run_inputs(cfg)
+    return cfg, data, shards
+
+
+def actions_of(result):
+    return [EpochAction(**row["action"]) for row in result["trajectory"]]
+
+
+def test_open_loop_replay_reproduces_the_given_schedule(inputs):
+    cfg, data, shards = inputs
+    schedules = [[EpochAction(0.1, 0.4, 2.0, None, "adaptive"), EpochAction(0.9, 0.8, 6.0, None, "hard_mining"),
+                  EpochAction(0.5, 0.3, 3.0, None, "adaptive")],
+                 [EpochAction(0.3, 0.6, 4.0, None, "adaptive"), EpochAction(0.5, 1.0, 2.0, None, "hard_mining"),
+                  EpochAction(0.7, 0.5, 1.0, None, "adaptive")]]
+    runs = [run_policy(cfg, ReplayActions("given", s), seed, data, shards) for seed, s in enumerate(schedules)]
+    assert [actions_of(r) for r in runs] == schedules
+    mean = mean_actions([[row["action"] for row in r["trajectory"]] for r in runs])
+    assert [a.difficulty for a in mean] == pytest.approx([0.2, 0.7, 0.6])
+    replay = run_policy(cfg, ReplayActions("replay", mean), 7, data, shards)
+    assert actions_of(replay) == mean
+    assert [row["fraction"] for row in replay["trajectory"]] == pytest.approx([0.5, 0.9, 0.4])
+
+
+def stand_in_policy():
+    """A fixed schedule in the learned policy's place: the controls need only its trajectories, not PPO."""
+    return FixedSchedule("stand-in", "adaptive", 0.3, fraction=0.5)
+
+
+def test_replayed_sizes_and_open_loop_replay_see_the_policys_samples(inputs):
+    cfg, data, shards = inputs
+    policy = [run_policy(cfg, stand_in_policy(), seed, data, shards) for seed in (0, 1)]
+    sizes = [[row["fraction"] for row in r["trajectory"]] for r in policy]
+    mean = mean_actions([[row["action"] for row in r["trajectory"]] for r in policy])
+    for seed, r, f in zip((0, 1), policy, sizes):
+        assert run_policy(cfg, ReplayFractions("random", f), seed, data, shards)["samples_seen"] == r["samples_seen"]
+        assert run_policy(cfg, ReplayActions("open loop", mean), seed, data, shards)["samples_seen"] == \
+            r["samples_seen"]
+
+
+def test_every_control_at_the_policys_budget_sees_the_policys_samples(inputs):
+    cfg, data, shards = inputs
+    cfg = with_overrides(cfg, ["env.budget=0.4"])  # 1.2 epochs' worth: the stand-in (fraction 0.5) spends it all
+    policy = run_policy(cfg, stand_in_policy(), 0, data, shards)
+    assert policy["samples_seen"] == policy["budget_samples"]
+    controls = baseline_policies(0.4)
+    names = [name for name, _, _ in controls]
+    assert {"kd (all data)", "kd (all data, policy's budget)", "growing random (pacing sizes)",
+            "window d=0.1 (fraction=budget)", "window d=0.5 (fraction=budget)", "window d=0.9 (fraction=budget)",
+            "hard mining (fraction=budget)"} <= set(names)
+    for name, overrides, control in controls:
+        seen = run_policy(with_overrides(cfg, overrides), control, 0, data, shards)["samples_seen"]
+        if name == "kd (all data)":  # the reference at the full budget
+            assert seen == 3 * len(data.train.labels)
+        else:
+            assert seen == policy["samples_seen"], name
+
+
+def test_at_the_full_budget_the_window_controls_are_not_repeated():
+    names = [name for name, _, _ in baseline_policies(1.0)]
+    assert "kd (all data)" in names and "growing random (pacing sizes)" in names
+    assert not any("budget" in name for name in names)
+
+
+# ------------------------------------------------------------------ `rlkd evaluate` end to end
+TINY_PPO = ["ppo.iterations=1", "ppo.episodes_per_batch=1", "ppo.minibatch_size=2", "ppo.num_epochs=1",
+            "ppo.hidden=[8]", "resources.num_env_runners=0"]
+
+
+def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir, ray_session):
+    base = []
+    for o in run_overrides(teacher_dir, shards_dir) + ["distill.epochs=2", "env.budget=0.5"]:
+        base += ["--set", o]
+    train = tmp_path / "train"
+    assert main(["train", "--out", str(train), *base, *sum((["--set", o] for o in TINY_PPO), [])]) == 0
+    ev = tmp_path / "eval"
+    assert main(["evaluate", "--out", str(ev), *base, "--checkpoint", str(train / "checkpoint"), "--seeds", "2"]) == 0
+    report = (ev / "report.md").read_text()
+    metrics = json.loads((ev / "metrics.json").read_text())
+    assert "95% t confidence interval" in report and "**Test**" in report and "last epoch" in report
+    versus = metrics["policy_minus_control"]
+    expected = {"random (policy's sizes)", "open-loop replay (policy's mean action)",
+                *(name for name, _, _ in baseline_policies(0.5))}
+    assert set(versus) == expected
+    policy_seen = f"{metrics['samples_seen']['policy']:.0f}"
+    for name, v in versus.items():
+        assert v["test"]["n"] == v["val"]["n"] == 2 and v["test"]["ci_low"] <= v["test"]["mean"] <= v["test"]["ci_high"]
+        row = next(line for line in report.splitlines() if line.startswith(f"| {name} | ") and " / " in line)
+        assert f" / {policy_seen} |" in row and row.count("/2") == 2  # samples seen beside the policy's; wins k/2
