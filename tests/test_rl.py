@@ -92,7 +92,9 @@ def test_evaluate_end_to_end(trained, tmp_path, teacher_dir, shards_dir):
     assert main(args_for("evaluate", out, teacher_dir, shards_dir) +
                 ["--checkpoint", str(trained / "checkpoint"), "--seeds", "2"]) == 0
     report = (out / "report.md").read_text()
-    for name in ("policy", "labels", "kd (all data)", "random (policy's sizes)", "pacing", "anti", "adaptive 0.3",
-                 "adaptive 0.5", "adaptive 0.7"):
+    for name in ("policy", "labels", "kd (all data)", "random (policy's sizes)", "pacing", "anti",
+                 "growing random (pacing sizes)", "open-loop replay (policy's mean action)"):
         assert f"| {name} |" in report
-    assert "vs KD on all data" in report and (out / "difficulty.png").is_file() and (out / "val_acc.png").is_file()
+    versus = json.loads((out / "metrics.json").read_text())["policy_minus_control"]
+    assert {"kd (all data)", "random (policy's sizes)"} <= set(versus)
+    assert (out / "difficulty.png").is_file() and (out / "val_acc.png").is_file()

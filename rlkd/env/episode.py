@@ -26,5 +26,5 @@ def run_policy(cfg: Config, policy, seed: int, data: DatasetSplits, shards: Teac
             break
         obs = encode_observation(run.observe())
     return {"seed": seed, "trajectory": rows, "test_acc_last_epoch": run.evaluate("test")[0],
-            "val_acc_last_epoch": rows[-1].get("val_acc"), "samples_seen": run.samples_seen,
+            "val_acc_last_epoch": run.evaluate("val")[0], "samples_seen": run.samples_seen,
             "budget": run.budget, "budget_samples": run.budget_samples, "return": sum(r["reward"] for r in rows)}
