@@ -60,3 +60,13 @@ def sample_difficulty(teacher_logits: torch.Tensor, student_logits: torch.Tensor
     if reduction is not None:
         raise ValueError(f"reduction must be None or 'mean', got {reduction!r}")
     return out
+
+
+def label_difficulty(teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """rlkd's addition, not a seed formula: D_label = 1 - p_t(label) per sample, from (N, C) stored (calibrated) teacher logits, in [0, 1].
+
+    The seed's difficulty never looks at the label, so it cannot see a wrong one. A cross-fitted teacher scores
+    each sample with a fold that never trained on it, so a flipped label gets a low p_t(label): D_label near 1.
+    """
+    p_label = torch.softmax(teacher_logits.double(), dim=1).gather(1, labels[:, None]).squeeze(1)
+    return (1.0 - p_label).float().clamp(0.0, 1.0)

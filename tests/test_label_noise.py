@@ -10,7 +10,7 @@ from rlkd.data import flip_labels, load_data
 from rlkd.data.shards import load_shards
 from rlkd.distill import DistillationRun
 from rlkd.distill.losses import HintonKD, Targets
-from rlkd.distill.run import label_difficulty
+from rlkd.difficulty import label_difficulty
 from rlkd.distill.samplers import SamplerAction, mix_with_random, sample_indices
 from rlkd.errors import ConfigError
 from tests.conftest import run_overrides

@@ -13,7 +13,7 @@ from rlkd.reports.tensorboard import TENSORBOARD_DIR, epoch_scalars, open_writer
 # what the optional argument of --curriculum NAME[:ARG] sets, per sampler
 CURRICULUM_ARG = {"adaptive": "difficulty", "threshold": "difficulty", "mixed": "difficulty",
                   "hard_mining": "difficulty", "pacing": "pacing", "random": "fraction", "anti": "fraction",
-                  "easy_to_hard": "fraction", "full": None}
+                  "easy_to_hard": "fraction", "clean": "fraction", "pacing_random": "pacing", "full": None}
 
 
 def curriculum_overrides(spec: str) -> list[str]:

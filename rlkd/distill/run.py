@@ -18,7 +18,7 @@ from rlkd.config import Config
 from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards
 from rlkd.data.views import render_view
-from rlkd.difficulty import Difficulty, combine, kl_difficulty
+from rlkd.difficulty import Difficulty, combine, kl_difficulty, label_difficulty
 from rlkd.distill.losses import LABEL_WEIGHTED, Targets, build_loss
 from rlkd.distill.samplers import LABEL_RANKED, SamplerAction, sample_indices
 from rlkd.errors import CheckpointError, ConfigError, DataError, RlkdError
@@ -300,16 +300,6 @@ class DistillationRun:
         self.epoch_index, self.samples_seen = state["epoch_index"], state["samples_seen"]
         self.student_logits = state["student_logits"].to(self.device)
         self.history = list(state["history"])
-
-
-def label_difficulty(teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """D_label = 1 - p_t(label) per sample, from (N, C) stored (calibrated) teacher logits, in [0, 1].
-
-    The seed's difficulty never looks at the label, so it cannot see a wrong one. A cross-fitted teacher scores
-    each sample with a fold that never trained on it, so a flipped label gets a low p_t(label): D_label near 1.
-    """
-    p_label = torch.softmax(teacher_logits.double(), dim=1).gather(1, labels[:, None]).squeeze(1)
-    return (1.0 - p_label).float().clamp(0.0, 1.0)
 
 
 def budget_samples(budget: float, epochs: int, n: int) -> int:

@@ -25,7 +25,7 @@ from rlkd.config import CurriculumConfig
 class SamplerAction:
     difficulty: float  # target difficulty in [0, 1]
     fraction: float  # share of the training set in (0, 1]
-    progress: float  # epoch / epochs in [0, 1): schedules move with it
+    progress: float  # the run's progress in [0, 1) (epochs or budget spent, whichever is further)
     mix: float = 1.0  # share of the subset taken from the sampler's window, the rest uniform (mix_with_random)
 
     def __post_init__(self) -> None:
