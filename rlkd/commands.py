@@ -23,6 +23,7 @@ from rlkd.reports.apply import run_apply
 from rlkd.reports.evaluate import run_evaluate
 from rlkd.rl.ppo import train_ppo
 from rlkd.tune.pbt import SCHEDULE_FILE, run_pbt
+from rlkd.tune.recipe import RECIPE_FILE, recipe_wiring, run_recipe
 from rlkd.tune.run import run_tune
 from rlkd.teacher.stage import TEACHER_FILE, run_teacher
 from rlkd.workdir import atomic_write_text, folder_lock
@@ -60,6 +61,14 @@ COMMANDS: dict[str, Command] = {
         outputs=(f"{SHARDS_DIR}/manifest.json",),
         depends=("data", "teacher"),
         flags=(("force", "recompute even when shards for the same inputs exist"),),
+    ),
+    "recipe": Command(
+        "recipe", run_recipe,
+        "choose the plain-KD recipe (distill.lr, temperature, alpha: tune.recipe_space) on val with Ray Tune + ASHA; "
+        "writes recipe.json, whose overrides the pipeline hands to distill, train and evaluate",
+        wire=recipe_wiring,
+        outputs=(RECIPE_FILE,),
+        depends=("data", "teacher", "student", "distill", "curriculum", "env", "tune"),
     ),
     "distill": Command(
         "distill", run_distill,

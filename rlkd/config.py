@@ -329,9 +329,9 @@ class PPOConfig:
 
 @dataclass
 class TuneConfig:
-    """Ray Tune over PPO (`rlkd tune`) and the PBT curriculum baseline (`rlkd pbt`).
+    """Ray Tune over PPO (`rlkd tune`), the PBT curriculum baseline (`rlkd pbt`) and the KD recipe (`rlkd recipe`).
 
-    param_space maps any config key to a search: {grid: [..]}, {choice: [..]},
+    param_space (and recipe_space) maps any config key to a search: {grid: [..]}, {choice: [..]},
     {uniform: [lo, hi]} or {loguniform: [lo, hi]}, e.g. `ppo.lr: {loguniform: [1e-4, 1e-3]}`.
     """
 
@@ -349,19 +349,34 @@ class TuneConfig:
     perturbation_interval: int = 4  # PBT: iterations (PPO) or epochs (the pbt baseline) between exploits
     pbt_population: int = 4  # `rlkd pbt`: KD runs in the population
     pbt_schedule: Optional[str] = None  # a schedule.json from `rlkd pbt`, shown by `rlkd evaluate`
+    # `rlkd recipe`: the plain-KD settings searched on val before RL (docs/distill.md, "Recipe stage")
+    recipe_space: dict = field(default_factory=lambda: {
+        "distill.lr": {"loguniform": [0.0003, 0.03]}, "distill.temperature": {"choice": [1.0, 2.0, 4.0, 8.0]},
+        "distill.alpha": {"uniform": [0.1, 0.9]}})
+    recipe_samples: int = 12  # KD runs in the search, the config's own recipe included
+    recipe_grace_period: int = 5  # ASHA: epochs before a recipe trial can be stopped
+    # informational, set by the recipe stage's wiring for `rlkd evaluate`'s report: KD's tuning budget
+    recipe_trials: int = 0
+    recipe_epochs: int = 0
 
     def validate(self, path: str) -> None:
-        _check_at_least(self, path, 1, "num_samples", "keep_checkpoints", "grace_period", "perturbation_interval")
-        _check_at_least(self, path, 0, "max_concurrent_trials", "max_failures")
+        _check_at_least(self, path, 1, "num_samples", "keep_checkpoints", "grace_period", "perturbation_interval",
+                        "recipe_samples", "recipe_grace_period")
+        _check_at_least(self, path, 0, "max_concurrent_trials", "max_failures", "recipe_trials", "recipe_epochs")
+        _check(len(self.recipe_space) >= 1, f"{path}.recipe_space", self.recipe_space,
+               "a mapping of at least one config key to its search (tune.recipe_samples=1 runs the config's own "
+               "recipe only)")
         _check(self.pbt_population >= 2, f"{path}.pbt_population", self.pbt_population, "an integer >= 2")
         for metric, value in self.stop.items():
             _check(isinstance(value, (int, float)) and not isinstance(value, bool), f"{path}.stop.{metric}", value,
                    "a number: the trial stops when the metric reaches it")
-        for key, spec in self.param_space.items():
-            _check_search(spec, f"{path}.param_space.{key}")
+        for space in SEARCH_SPACES:
+            for key, spec in getattr(self, space).items():
+                _check_search(spec, f"{path}.{space}.{key}")
 
 
 SEARCH_KINDS = ("grid", "choice", "uniform", "loguniform")
+SEARCH_SPACES = ("param_space", "recipe_space")  # the tune fields mapping config keys to searches
 
 
 def _check_search(spec: Any, path: str) -> None:
@@ -422,17 +437,18 @@ class Config:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 
     def validate(self, path: str) -> None:
-        """Each tune.param_space key must name a config field and every value it tries must fit that field."""
-        for key, spec in self.tune.param_space.items():
-            where = f"tune.param_space.{key}"
-            try:
-                tp = _field_type(key.split("."))
-            except ConfigError as exc:
-                raise ConfigError(f"{where}: not a config key ({exc})") from None
-            (kind, values), = spec.items()
-            tried = values if kind in ("grid", "choice") else [float(v) for v in values]
-            for i, value in enumerate(tried):
-                _check_finite(_coerce(value, tp, f"{where}.{kind}[{i}]"), f"{where}.{kind}[{i}]")
+        """Each key of a tune search space must name a config field and every value it tries must fit that field."""
+        for space in SEARCH_SPACES:
+            for key, spec in getattr(self.tune, space).items():
+                where = f"tune.{space}.{key}"
+                try:
+                    tp = _field_type(key.split("."))
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}: not a config key ({exc})") from None
+                (kind, values), = spec.items()
+                tried = values if kind in ("grid", "choice") else [float(v) for v in values]
+                for i, value in enumerate(tried):
+                    _check_finite(_coerce(value, tp, f"{where}.{kind}[{i}]"), f"{where}.{kind}[{i}]")
 
 
 # ----------------------------------------------------------------------------- loading

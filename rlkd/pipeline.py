@@ -1,9 +1,10 @@
 """The whole job as a chain of commands, each into `<workdir>/<stage>/`.
 
 Each stage's outputs reach the next through config overrides (for example
-`teacher.checkpoint=<workdir>/teacher/teacher.safetensors`), so a stage reads
-nothing it was not told about. A stage whose folder already holds finished
-outputs made from the same config is skipped: a re-run resumes.
+`teacher.checkpoint=<workdir>/teacher/teacher.safetensors`, or the KD recipe the
+recipe stage chose on val), so a stage reads nothing it was not told about. A
+stage whose folder already holds finished outputs made from the same config is
+skipped: a re-run resumes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rlkd.commands import COMMANDS, already_done, execute
 from rlkd.config import load_config
 from rlkd.errors import ConfigError
 
-PIPELINE: tuple[str, ...] = ("teacher", "precompute", "distill", "train", "evaluate")
+PIPELINE: tuple[str, ...] = ("teacher", "precompute", "recipe", "distill", "train", "evaluate")
 RL_STAGES = ("train", "tune")  # the policy comes from one PPO run, or from the best trial of a search
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Run the rlkd pipeline: teacher -> precompute -> distill -> train (or tune) -> evaluate, each into WORKDIR/<stage>/.
+"""Run the rlkd pipeline: teacher -> precompute -> recipe -> distill -> train (or tune) -> evaluate, each into
+WORKDIR/<stage>/.
 
 Without --cluster an embedded Ray starts on 127.0.0.1 only. With --cluster it joins an existing
 cluster (--address, else RAY_ADDRESS, else "auto") and stops with a clear message if none answers.
@@ -18,7 +19,7 @@ from rlkd.pipeline import run_pipeline, stages
 from rlkd.ray_runtime import ensure_ray
 from rlkd.workdir import folder_lock
 
-ARTEFACTS = {"teacher": "teacher.safetensors", "precompute": "shards/manifest.json",
+ARTEFACTS = {"teacher": "teacher.safetensors", "precompute": "shards/manifest.json", "recipe": "recipe.json",
              "distill": "learning_curve.png", "train": "checkpoint", "tune": "checkpoint", "evaluate": "report.md"}
 
 

@@ -3,10 +3,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["teacher.epochs=3", "teacher.cross_fit=2", "distill.epochs=2", "ppo.iterations=1", "ppo.episodes_per_batch=1",
         "ppo.hidden=[8]", "ppo.num_epochs=1", "resources.num_env_runners=0", "env.eval_seeds=2",
-        "resources.precompute_actors=1"]
+        "resources.precompute_actors=1", "tune.recipe_samples=2", "tune.recipe_grace_period=1"]
 
 
 def launch(*args, cwd=ROOT):
@@ -22,15 +24,24 @@ def test_full_pipeline_then_resume_skips_everything(tmp_path):
     work = tmp_path / "work"
     first = launch("--workdir", str(work), *sets(TINY))
     assert first.returncode == 0, first.stderr[-3000:]
-    for stage in ("teacher", "precompute", "distill", "train", "evaluate"):
+    for stage in ("teacher", "precompute", "recipe", "distill", "train", "evaluate"):
         assert json.loads((work / stage / "metrics.json").read_text())["command"] == stage
+    # the recipe chosen on val is what every later stage ran with
+    recipe = json.loads((work / "recipe" / "recipe.json").read_text())
+    for stage in ("distill", "train", "evaluate"):
+        ran = yaml.safe_load((work / stage / "config.yaml").read_text())
+        for key, value in (o.split("=") for o in recipe["overrides"]):
+            section, name = key.split(".")
+            assert ran[section][name] == float(value), (stage, key)
+        assert ran["tune"]["recipe_trials"] == recipe["trials"] == 2
+    assert "chosen on val by `rlkd recipe` over 2 trials" in (work / "evaluate" / "report.md").read_text()
     assert f"report: {work / 'evaluate' / 'report.md'}" in first.stdout
     second = launch("--workdir", str(work), *sets(TINY))
-    assert second.returncode == 0 and second.stdout.count("up to date") == 5 and "running into" not in second.stdout
+    assert second.returncode == 0 and second.stdout.count("up to date") == 6 and "running into" not in second.stdout
     # a PPO setting changes: only train and evaluate run again
     third = launch("--workdir", str(work), *sets(TINY + ["ppo.lr=0.001"]))
     assert third.returncode == 0, third.stderr[-3000:]
-    assert "[teacher] up to date" in third.stdout and "[precompute] up to date" in third.stdout
+    assert all(f"[{s}] up to date" in third.stdout for s in ("teacher", "precompute", "recipe", "distill"))
     assert "[train] running into" in third.stdout and "[evaluate] running into" in third.stdout
     # the policy from a Tune search instead of one PPO run
     tuned = launch("--workdir", str(work), "--tune", *sets(TINY + ["tune.param_space={ppo.lr: {grid: [0.001, 0.01]}}"]))

@@ -109,6 +109,17 @@ def action_table(actions: list[EpochAction]) -> list[str]:
     return lines
 
 
+def kd_tuning_budget(cfg: Config) -> str:
+    """How much search chose KD's recipe, beside what one PPO run costs: a KD baseline is fair only if tuned too."""
+    d, t, p = cfg.distill, cfg.tune, cfg.ppo
+    recipe = f"lr {d.lr:g}, temperature {d.temperature:g}, alpha {d.alpha:g}"
+    kd = (f"chosen on val by `rlkd recipe` over {t.recipe_trials} trials ({t.recipe_epochs} KD epochs)"
+          if t.recipe_trials else "the config's own, not searched (no `rlkd recipe` stage)")
+    return (f"Tuning budget: KD's recipe ({recipe}) was {kd}; one PPO run samples at least "
+            f"{p.iterations} × {p.episodes_per_batch} episodes of up to {d.epochs} epochs "
+            f"({p.iterations * p.episodes_per_batch * d.epochs} KD epochs).")
+
+
 def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list[EpochAction], cfg: Config,
                  n: int) -> dict:
     test = {k: [r["test_acc_last_epoch"] for r in v] for k, v in results.items()}
@@ -124,7 +135,7 @@ def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list
     lines = [f"# Curriculum evaluation ({n} seeds, the same for every method)", "",
              f"{cfg.distill.epochs} epochs; student {cfg.student.arch}; loss {cfg.distill.mode} unless noted. "
              f"Every control runs at the policy's budget (env.budget = {budget:g}) except **kd (all data)**, "
-             f"the reference at the full budget{windows}.", "",
+             f"the reference at the full budget{windows}.", "", kd_tuning_budget(cfg), "",
              "| method | test acc, last epoch (mean ± std) | val acc, last epoch (mean ± std) "
              "| samples seen (mean) |", "|---|---|---|---|"]
     lines += [f"| {k} | {mean_std(test[k])} | {mean_std(val[k])} | {seen[k]:.0f} |" for k in results]

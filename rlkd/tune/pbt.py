@@ -17,12 +17,9 @@ from pathlib import Path
 import torch
 
 from rlkd.config import Config, config_from_dict, config_to_dict
-from rlkd.errors import RlkdError
-from rlkd.env.curriculum_env import shared_inputs
-from rlkd.ray_runtime import check_cpus, ensure_ray
-from rlkd.tune.experiment import experiment_location, should_restore
-from rlkd.tune.progress import progress_reporter, use_legacy_output
-from rlkd.workdir import atomic_write_text, join_uri
+from rlkd.tune.kd_trials import fit_kd_experiment, start_run
+from rlkd.tune.progress import progress_reporter
+from rlkd.workdir import atomic_write_text
 
 SCHEDULE_FILE = "schedule.json"
 EXPERIMENT = "rlkd_pbt"
@@ -32,11 +29,7 @@ def pbt_member(config: dict) -> None:
     """The Tune function trainable: one KD run, one report (and checkpoint) per epoch."""
     from ray import tune
 
-    from rlkd.distill.run import DistillationRun
-
-    cfg = config_from_dict(config["rlkd"])
-    data, shards = shared_inputs(cfg)
-    run = DistillationRun(cfg, shards, cfg.distill.seed, data)
+    run = start_run(config_from_dict(config["rlkd"]))
     schedule: list[dict] = []
     ckpt = tune.get_checkpoint()
     if ckpt is not None:
@@ -56,23 +49,7 @@ def pbt_member(config: dict) -> None:
 
 
 def run_pbt(cfg: Config, out: Path) -> dict:
-    from ray import tune
-
-    ensure_ray(cfg.resources.ray_address)
-    check_cpus(1, "a PBT member")
-    shared_inputs(cfg)  # a bad data set or shard is one clear error here, not members failing one by one
-    storage, name = experiment_location(cfg, out, EXPERIMENT)
-    path = join_uri(storage, name)
-    trainable = tune.with_resources(pbt_member, {"cpu": 1})
-    if should_restore(path, cfg, out, resume=False):  # an interrupted population of this folder and config
-        print(f"pbt: resuming {path}")
-        use_legacy_output()  # the restored RunConfig holds our reporter; only the legacy engine shows it
-        grid = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True).fit()
-    else:
-        grid = pbt_tuner(cfg, trainable, storage, name).fit()
-    done = [r for r in grid if r.error is None and r.metrics]
-    if not done:
-        raise RlkdError(f"pbt: every member failed; see {path}")
+    done = fit_kd_experiment(cfg, out, EXPERIMENT, pbt_member, pbt_tuner, "pbt", "member")
     best = max(done, key=lambda r: r.metrics["val_acc"])  # val at the last epoch: the schedule's own run
     schedule = json.loads(best.metrics["schedule"])
     atomic_write_text(out / SCHEDULE_FILE, json.dumps(schedule, indent=2))

@@ -1,0 +1,166 @@
+"""`rlkd recipe`: the plain-KD recipe for the user's data, chosen on **val** before any RL.
+
+Settings tuned on one data set can make KD lose to labels on another (digits' distill.lr 0.003 did on a
+second set; 0.03, chosen on val, fixed it). So the pipeline searches `tune.recipe_space` (by default
+distill.lr, distill.temperature, distill.alpha) with ASHA on val accuracy, each trial one plain KD run
+(distill.mode=kd, the `full` sampler). The config's own recipe is always a trial and ASHA never stops it,
+so the chosen recipe is never worse on val than the config's. The winner's overrides go to OUT/recipe.json,
+which the pipeline wires into distill, train and evaluate; the search's cost (trials, epochs) is KD's
+tuning budget, which `rlkd evaluate` states beside the policy's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rlkd.config import Config, config_from_dict, config_to_dict, with_overrides
+from rlkd.distill.run import NonFiniteLossError
+from rlkd.errors import ConfigError, RlkdError
+from rlkd.tune.kd_trials import fit_kd_experiment, start_run
+from rlkd.tune.progress import progress_reporter
+from rlkd.tune.search import to_tune
+from rlkd.workdir import atomic_write_text
+
+RECIPE_FILE = "recipe.json"
+EXPERIMENT = "rlkd_recipe"
+PLAIN_KD = ["distill.mode=kd", "curriculum.sampler=full"]  # a searched key may still set these
+
+
+def recipe_override(key: str, value) -> str:
+    """`key=value` that reads back as the same value: JSON is YAML, so null stays null and "1" a string."""
+    if isinstance(value, float):
+        value = float(f"{value:.6g}")
+    return f"{key}={json.dumps(value)}"
+
+
+def recipe_overrides(recipe: dict) -> list[str]:
+    return [recipe_override(key, value) for key, value in recipe.items()]
+
+
+def default_recipe(cfg: Config) -> dict:
+    """The config's own value of every searched key."""
+    recipe = {}
+    for key in cfg.tune.recipe_space:
+        node = config_to_dict(cfg)
+        for part in key.split("."):
+            node = node[part]
+        recipe[key] = node
+    return recipe
+
+
+def check_recipe_space(cfg: Config) -> None:
+    """Every choice and both ends of every range must make a valid config: found in a trial, it wastes the others."""
+    for key, spec in cfg.tune.recipe_space.items():
+        (kind, values), = spec.items()
+        for value in values:
+            try:
+                with_overrides(cfg, [recipe_override(key, value)])
+            except ConfigError as exc:
+                raise ConfigError(f"tune.recipe_space.{key}: {kind} value {value!r} makes an invalid config "
+                                  f"({exc}); keep the search inside what the key allows") from None
+
+
+def recipe_trial(config: dict) -> None:
+    """The Tune function trainable: one plain KD run with the trial's recipe, one report per epoch.
+
+    A run whose loss stops being finite reports val_acc 0 and ends: a recipe that diverges is the worst one,
+    and retrying it would diverge again.
+    """
+    from ray import tune
+
+    run = start_run(with_overrides(config_from_dict(config["rlkd"]), recipe_overrides(config["recipe"])))
+    while not run.finished:
+        try:
+            val_acc = run.epoch().val_acc
+        except NonFiniteLossError:
+            tune.report({"val_acc": 0.0, "epoch": run.epoch_index, "finished": False, "diverged": True})
+            return
+        tune.report({"val_acc": val_acc, "epoch": run.epoch_index, "finished": run.finished, "diverged": False})
+
+
+def keep_default_asha(default: dict, **asha):
+    """ASHA that never stops the config's own recipe: the winner has to beat it over a whole run."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    class KeepDefaultASHA(ASHAScheduler):
+        def on_trial_result(self, tune_controller, trial, result):
+            decision = super().on_trial_result(tune_controller, trial, result)  # its results still set the rungs
+            return self.CONTINUE if trial.config["recipe"] == default else decision
+
+    return KeepDefaultASHA(**asha)
+
+
+def recipe_tuner(cfg: Config, trainable, storage: str, name: str):
+    from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    t = cfg.tune
+    default = default_recipe(cfg)
+    search = BasicVariantGenerator(points_to_evaluate=[{"recipe": default}], max_concurrent=t.max_concurrent_trials,
+                                   random_state=cfg.distill.seed)  # the default recipe first, then seeded samples
+    scheduler = keep_default_asha(default, time_attr="epoch", max_t=cfg.distill.epochs,
+                                  grace_period=t.recipe_grace_period)
+    space = {"rlkd": config_to_dict(cfg), "recipe": {key: to_tune(spec) for key, spec in t.recipe_space.items()}}
+    reporter = progress_reporter({f"recipe/{key}": key for key in t.recipe_space},
+                                 {"epoch": "epoch", "val_acc": "val_acc"})
+    return tune.Tuner(
+        trainable, param_space=space,
+        tune_config=tune.TuneConfig(metric="val_acc", mode="max", num_samples=t.recipe_samples, scheduler=scheduler,
+                                    search_alg=search),
+        run_config=tune.RunConfig(name=name, storage_path=storage,
+                                  failure_config=tune.FailureConfig(max_failures=t.max_failures),
+                                  progress_reporter=reporter, verbose=1))
+
+
+def run_recipe(cfg: Config, out: Path) -> dict:
+    check_recipe_space(cfg)
+    default = default_recipe(cfg)
+    base = with_overrides(cfg, PLAIN_KD)
+    done = fit_kd_experiment(base, out, EXPERIMENT, recipe_trial, recipe_tuner, "recipe", "trial")
+    rows = [{"trial": r.metrics["trial_id"], "recipe": r.config["recipe"], "default": r.config["recipe"] == default,
+             "overrides": recipe_overrides(r.config["recipe"]), "epochs": r.metrics["epoch"],
+             "val_acc_last_epoch": r.metrics["val_acc"], "finished": r.metrics["finished"],
+             "diverged": r.metrics["diverged"]} for r in done]
+    whole = [row for row in rows if row["finished"]]  # stopped trials' val is from an earlier epoch: not comparable
+    if not whole:
+        raise RlkdError(f"recipe: no trial ran a whole KD run ({len(rows)} stopped or diverged); "
+                        f"narrow tune.recipe_space (e.g. a lower distill.lr) and run again")
+    best = max(whole, key=lambda row: (row["val_acc_last_epoch"], row["default"]))  # a tie keeps the config's own
+    own = next((row for row in rows if row["default"]), None)
+    epochs = sum(row["epochs"] for row in rows)
+    atomic_write_text(out / RECIPE_FILE, json.dumps(
+        {"overrides": best["overrides"], "val_acc_last_epoch": best["val_acc_last_epoch"], "trials": len(rows),
+         "epochs_trained": epochs, "trial_table": rows}, indent=2))
+    print_table(rows, list(cfg.tune.recipe_space))
+    print(f"recipe: {' '.join(best['overrides'])} (val_acc, last epoch {best['val_acc_last_epoch']:.2f}) "
+          f"from {len(rows)} trials, {epochs} KD epochs -> {out / RECIPE_FILE}")
+    return {"recipe": str(out / RECIPE_FILE), "best_overrides": best["overrides"],
+            "val_acc_last_epoch": best["val_acc_last_epoch"],
+            "default_val_acc_last_epoch": own["val_acc_last_epoch"] if own else None,
+            "trials": len(rows), "epochs_trained": epochs,
+            "note": "chosen on val; the trials and epochs are KD's tuning budget, stated in `rlkd evaluate`'s report"}
+
+
+def print_table(rows: list[dict], keys: list[str]) -> None:
+    print(f"\n{'trial':<12} " + " ".join(f"{key:>20}" for key in keys) + f" {'epochs':>6} {'val_acc (last)':>14}")
+    for row in rows:
+        values = " ".join(f"{row['recipe'][key]:>20.4g}" if isinstance(row["recipe"][key], float)
+                          else f"{str(row['recipe'][key]):>20}" for key in keys)
+        ending = "diverged" if row["diverged"] else "" if row["finished"] else "stopped by ASHA"
+        note = ", ".join(n for n in ("default" if row["default"] else "", ending) if n)
+        print(f"{row['trial']:<12} {values} {row['epochs']:>6} {row['val_acc_last_epoch']:>14.2f}  {note}")
+
+
+def recipe_wiring(out: Path) -> list[str]:
+    """What the recipe stage hands the later stages: its overrides and its budget (for evaluate's report)."""
+    path = out / RECIPE_FILE
+    if not path.is_file():
+        return []
+    try:
+        recipe = json.loads(path.read_text())
+        return [*recipe["overrides"], f"tune.recipe_trials={recipe['trials']}",
+                f"tune.recipe_epochs={recipe['epochs_trained']}"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a recipe written by `rlkd recipe` ({exc}); delete the folder "
+                          f"{out} to run the recipe stage again") from None

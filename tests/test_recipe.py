@@ -1,0 +1,62 @@
+"""`rlkd recipe`: a tiny Tune + ASHA search over plain KD runs, in the session's real local Ray."""
+
+import json
+
+from rlkd.cli import main
+from rlkd.commands import COMMANDS
+from rlkd.config import load_config
+from rlkd.reports.evaluate import kd_tuning_budget
+from tests.conftest import run_overrides
+
+TINY = ["distill.epochs=3", "tune.recipe_samples=3", "tune.recipe_grace_period=1"]
+
+
+def sets(overrides):
+    return [x for o in overrides for x in ("--set", o)]
+
+
+def test_recipe_search_picks_the_best_trial_and_wires_it(tmp_path, teacher_dir, shards_dir, ray_session, capsys):
+    out = tmp_path / "recipe"
+    base = run_overrides(teacher_dir, shards_dir) + TINY
+    assert main(["recipe", "--out", str(out), *sets(base)]) == 0
+    cfg = load_config(None, base)
+    recipe = json.loads((out / "recipe.json").read_text())
+    keys = list(cfg.tune.recipe_space)
+    assert [o.split("=")[0] for o in recipe["overrides"]] == keys
+    rows = recipe["trial_table"]
+    assert recipe["trials"] == len(rows) == 3
+    own = {key: getattr(cfg.distill, key.split(".")[1]) for key in keys}
+    defaults = [row for row in rows if row["default"]]
+    assert len(defaults) == 1 and defaults[0]["recipe"] == own
+    assert defaults[0]["finished"] and defaults[0]["epochs"] == 3  # ASHA never stops the config's own recipe
+    whole = [row for row in rows if row["finished"]]
+    best = max(row["val_acc_last_epoch"] for row in whole)
+    assert recipe["val_acc_last_epoch"] == best >= defaults[0]["val_acc_last_epoch"]
+    assert recipe["overrides"] in [row["overrides"] for row in whole if row["val_acc_last_epoch"] == best]
+    assert recipe["epochs_trained"] == sum(row["epochs"] for row in rows)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["best_overrides"] == recipe["overrides"] and metrics["trials"] == 3
+    assert "default" in capsys.readouterr().out
+
+    wire = COMMANDS["recipe"].wire(out)
+    assert wire == [*recipe["overrides"], "tune.recipe_trials=3", f"tune.recipe_epochs={recipe['epochs_trained']}"]
+    wired = load_config(None, base + wire)
+    chosen = dict(o.split("=") for o in recipe["overrides"])
+    assert all(getattr(wired.distill, key.split(".")[1]) == float(value) for key, value in chosen.items())
+    assert "chosen on val by `rlkd recipe` over 3 trials" in kd_tuning_budget(wired)
+    assert "not searched" in kd_tuning_budget(cfg)
+    assert COMMANDS["recipe"].wire(tmp_path / "nothing-here") == []
+
+
+def test_a_recipe_value_the_key_does_not_allow_is_refused_before_any_trial(tmp_path, capsys):
+    args = ["recipe", "--out", str(tmp_path), "--set", "tune.recipe_space={distill.alpha: {choice: [0.5, 2.0]}}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "tune.recipe_space.distill.alpha: choice value 2.0" in err and "distill.alpha" in err
+    assert not (tmp_path / "ray_results").exists()
+
+
+def test_recipe_space_has_the_param_space_checks(tmp_path, capsys):
+    args = ["recipe", "--out", str(tmp_path), "--set", "tune.recipe_space={distill.lrr: {loguniform: [0.001, 0.1]}}"]
+    assert main(args) == 2
+    assert "tune.recipe_space.distill.lrr: not a config key" in capsys.readouterr().err
