@@ -5,7 +5,7 @@ Prints one markdown row per stage for docs/reliability.md: how long the run had
 gone when it was killed, whether the re-run finished (with its report), which
 stages it skipped as done, and where `train` resumed.
 
-    python benchmarks/fault_drill.py [--workdir /tmp/drill] [--stages teacher,precompute,distill,train,evaluate]
+    python benchmarks/fault_drill.py [--workdir /tmp/drill] [--stages teacher,precompute,recipe,distill,train,evaluate]
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ import sys
 import time
 from pathlib import Path
 
+from rlkd.pipeline import PIPELINE
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["teacher.epochs=6", "teacher.cross_fit=2", "distill.epochs=20", "ppo.iterations=30", "ppo.episodes_per_batch=1",
         "ppo.hidden=[8]", "ppo.num_epochs=1", "ppo.checkpoint_every=1", "resources.num_env_runners=0",
-        "env.eval_seeds=3", "resources.precompute_actors=1"]
-STAGES = ("teacher", "precompute", "distill", "train", "evaluate")
+        "env.eval_seeds=3", "resources.precompute_actors=1", "tune.recipe_samples=2", "tune.recipe_grace_period=1"]
+STAGES = PIPELINE
 
 
 def launch_cmd(workdir: Path) -> list[str]:
