@@ -10,6 +10,7 @@ import pytest
 
 from rlkd.cli import main
 from rlkd.curriculum.policies import load_policy
+from rlkd.env.curriculum_env import OBS_KEYS
 from rlkd.errors import CheckpointError
 from tests.test_rl import args_for
 
@@ -80,7 +81,7 @@ def rllib_actions(checkpoint, observations):
 
 
 def test_export_loads_without_pickle_or_ray_and_matches_rllib(checkpoint):
-    observations = np.random.default_rng(7).uniform(0.0, 1.0, (50, 8)).astype(np.float32)
+    observations = np.random.default_rng(7).uniform(0.0, 1.0, (50, len(OBS_KEYS))).astype(np.float32)
     res = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_PICKLE_OR_RAY, str(checkpoint),
                           json.dumps(observations.tolist())], capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr
@@ -96,7 +97,7 @@ def test_export_loads_without_pickle_or_ray_and_matches_rllib(checkpoint):
         assert np.allclose(got["actions"], np.stack(expected), rtol=0.0, atol=1e-6)
         assert np.allclose(got["difficulties"], np.clip(np.stack(expected)[:, 0], 0, 1), rtol=0.0, atol=1e-6)
     # the deterministic path only (tanh encoder, pi head: 5 logits, or mean and log-std of 2 dims); no value head
-    assert spec["layers"] == [{"linear": [8, 16]}, {"activation": "tanh"}, {"linear": [16, 5 if discrete else 4]}]
+    assert spec["layers"] == [{"linear": [len(OBS_KEYS), 16]}, {"activation": "tanh"}, {"linear": [16, 5 if discrete else 4]}]
 
 
 def test_folder_without_export_is_a_checkpoint_error(checkpoint, tmp_path):
