@@ -40,9 +40,9 @@ def recipe_overrides(recipe: dict) -> list[str]:
 
 def default_recipe(cfg: Config) -> dict:
     """The config's own value of every searched key."""
-    recipe = {}
+    recipe, tree = {}, config_to_dict(cfg)
     for key in cfg.tune.recipe_space:
-        node = config_to_dict(cfg)
+        node = tree
         for part in key.split("."):
             node = node[part]
         recipe[key] = node
