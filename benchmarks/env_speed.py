@@ -41,7 +41,7 @@ def p4(cfg, episodes: int) -> tuple[float, float]:
         run = DistillationRun(cfg, env.shards, info["run_seed"], env.data)
         from rlkd.curriculum.actions import decode_action
 
-        decoded = [decode_action(a, cfg.env, env.num_teachers).as_epoch_kwargs() for a in actions[ep]]
+        decoded = [decode_action(a, cfg, env.num_teachers).as_epoch_kwargs() for a in actions[ep]]
         t = time.perf_counter()
         for kw in decoded:
             run.epoch(**kw)

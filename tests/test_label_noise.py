@@ -173,25 +173,41 @@ def test_mix_follows_the_unstratified_window_when_asked():
 
 def test_decode_action_with_every_dimension_on():
     cfg = load_config(None, ["env.control_temperature=true", "env.control_teacher_weights=true",
-                             "env.control_alpha=true", "env.control_mix=true", "env.control_sampler=true"]).env
-    assert action_dims(cfg, 2) == ["difficulty", "fraction", "temperature", "teacher_weight_0", "teacher_weight_1",
-                                   "alpha", "mix", "sampler"]
-    a = decode_action([0.2, 1.0, 0.5, 0.3, 0.1, 0.25, 0.0, 0.6], cfg, 2)
-    lo, hi = cfg.temperature_range
-    assert a.difficulty == pytest.approx(0.2) and a.fraction == pytest.approx(1.0)
-    assert a.temperature == pytest.approx((lo + hi) / 2) and sum(a.teacher_weights) == pytest.approx(1.0)
-    assert a.alpha == pytest.approx(0.25) and a.mix == 0.0
-    assert a.sampler == cfg.sampler_choices[int(0.6 * len(cfg.sampler_choices))]
+                             "env.control_alpha=true", "env.control_mix=true", "env.control_sampler=true",
+                             "distill.alpha=0.3", "distill.temperature=2.0"])
+    assert action_dims(cfg.env, 2) == ["difficulty", "fraction", "temperature", "teacher_weight_0",
+                                       "teacher_weight_1", "alpha", "mix", "sampler"]
+    a = decode_action([0.2, 0.25, 0.75, 0.3, 0.1, 0.25, 0.25, 0.6], cfg, 2)
+    lo, hi = cfg.env.temperature_range  # 1, 8
+    assert a.difficulty == pytest.approx(0.2)
+    assert a.fraction == pytest.approx(0.3 + 0.7 / 2)  # halfway from min_fraction up to the anchor 1
+    assert a.temperature == pytest.approx(2.0 + (hi - 2.0) / 2)  # halfway from the anchor 2 up to 8
+    assert a.teacher_weights == pytest.approx((0.301 / 0.402, 0.101 / 0.402))
+    assert a.alpha == pytest.approx(0.15) and a.mix == pytest.approx(0.5)  # halfway from 0 to the anchors 0.3, 1
+    assert a.sampler == cfg.env.sampler_choices[int(0.6 * len(cfg.env.sampler_choices))]
     assert [decode_action([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, s], cfg, 2).sampler for s in (0.0, 1.0)] == \
-        [cfg.sampler_choices[0], cfg.sampler_choices[-1]]
+        [cfg.env.sampler_choices[0], cfg.env.sampler_choices[-1]]
     kwargs = a.as_epoch_kwargs()
     assert kwargs["alpha"] == a.alpha and kwargs["mix"] == a.mix and kwargs["sampler"] == a.sampler
 
 
+def test_the_centre_of_the_action_box_is_kd_on_all_data_with_the_runs_recipe():
+    cfg = load_config(None, ["env.control_temperature=true", "env.control_alpha=true", "env.control_mix=true",
+                             "distill.alpha=0.3", "distill.temperature=2.0"])
+    centre = decode_action([0.5] * len(action_dims(cfg.env, 1)), cfg, 1)
+    assert (centre.fraction, centre.alpha, centre.temperature, centre.mix) == (1.0, pytest.approx(0.3),
+                                                                              pytest.approx(2.0), 1.0)
+    upper = decode_action([0.9] * len(action_dims(cfg.env, 1)), cfg, 1)  # all data from the centre up
+    assert upper.fraction == 1.0 and upper.mix == 1.0
+    corner = decode_action([0.0] * len(action_dims(cfg.env, 1)), cfg, 1)
+    assert (corner.fraction, corner.alpha, corner.temperature, corner.mix) == (cfg.env.min_fraction, 0.0, 1.0, 0.0)
+    assert decode_action([1.0] * len(action_dims(cfg.env, 1)), cfg, 1).alpha == 1.0  # labels only is reachable
+
+
 def test_controls_off_leave_the_run_its_configured_values():
-    cfg = load_config().env
-    a = decode_action([0.4] * len(action_dims(cfg, 1)), cfg, 1)
-    assert a.alpha is None and a.mix is None and a.sampler == cfg.sampler
+    cfg = load_config()
+    a = decode_action([0.4] * len(action_dims(cfg.env, 1)), cfg, 1)
+    assert a.alpha is None and a.mix is None and a.sampler == cfg.env.sampler
 
 
 def test_new_controls_need_a_continuous_action():

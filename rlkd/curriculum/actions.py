@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from rlkd.config import EnvConfig
+from rlkd.config import Config, EnvConfig
 
 
 @dataclass(frozen=True)
@@ -46,24 +46,35 @@ def choose_sampler(value: float, choices: list[str]) -> str:
     return choices[min(int(value * len(choices)), len(choices) - 1)]
 
 
-def decode_action(action, cfg: EnvConfig, num_teachers: int) -> EpochAction:
+def anchored(value: float, low: float, anchor: float, high: float) -> float:
+    """[0, 1] -> [low, high], piecewise linear with 0.5 -> anchor: the centre of a dimension is its anchor."""
+    if value <= 0.5:
+        return low + (anchor - low) * value / 0.5
+    return anchor + (high - anchor) * (value - 0.5) / 0.5
+
+
+def decode_action(action, cfg: Config, num_teachers: int) -> EpochAction:
     """Env action (Box(0, 1)^D, or a Discrete bin) -> EpochAction; the sampler is the env's, or the chosen one.
 
-    Every dimension lives in [0, 1]: fraction maps to [min_fraction, 1], temperature to temperature_range,
-    teacher weights are normalised, alpha and mix are used as they are, sampler picks a bin (docs/rl.md).
+    The centre of the box (0.5 in every dimension, where an untrained PPO policy's mean starts) is the reference
+    control, KD on all data with the run's own recipe: fraction 1 (from 0.5 up), alpha = distill.alpha,
+    temperature = distill.temperature, mix 1, equal teacher weights. So PPO explores outward from the best known
+    fixed choice instead of from a random corner of the space (docs/rl.md "The action space").
     """
-    if cfg.action == "discrete":
-        return EpochAction(difficulty=float(int(action)) / (cfg.difficulty_bins - 1), sampler=cfg.sampler)
+    env = cfg.env
+    if env.action == "discrete":
+        return EpochAction(difficulty=float(int(action)) / (env.difficulty_bins - 1), sampler=env.sampler)
     a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), 0.0, 1.0)
-    values = dict(zip(action_dims(cfg, num_teachers), a))
-    fraction = cfg.min_fraction + values["fraction"] * (1 - cfg.min_fraction) if cfg.control_fraction else None
-    lo, hi = cfg.temperature_range
-    temperature = lo + values["temperature"] * (hi - lo) if cfg.control_temperature else None
+    values = dict(zip(action_dims(env, num_teachers), a))
+    fraction = anchored(values["fraction"], env.min_fraction, 1.0, 1.0) if env.control_fraction else None
+    lo, hi = env.temperature_range
+    temperature = (anchored(values["temperature"], lo, float(np.clip(cfg.distill.temperature, lo, hi)), hi)
+                   if env.control_temperature else None)
     weights = None
-    if cfg.control_teacher_weights:
+    if env.control_teacher_weights:
         raw = np.array([values[f"teacher_weight_{t}"] for t in range(num_teachers)]) + 1e-3
         weights = tuple(float(w) for w in raw / raw.sum())
-    sampler = choose_sampler(values["sampler"], cfg.sampler_choices) if cfg.control_sampler else cfg.sampler
-    return EpochAction(float(values["difficulty"]), fraction, temperature, weights, sampler,
-                       float(values["alpha"]) if cfg.control_alpha else None,
-                       float(values["mix"]) if cfg.control_mix else None)
+    sampler = choose_sampler(values["sampler"], env.sampler_choices) if env.control_sampler else env.sampler
+    alpha = anchored(values["alpha"], 0.0, cfg.distill.alpha, 1.0) if env.control_alpha else None
+    mix = anchored(values["mix"], 0.0, 1.0, 1.0) if env.control_mix else None
+    return EpochAction(float(values["difficulty"]), fraction, temperature, weights, sampler, alpha, mix)

@@ -110,7 +110,7 @@ class LearnedPolicy:
         return self.network.action(observation)
 
     def act(self, observation: np.ndarray, epoch: int, epochs: int) -> EpochAction:
-        return decode_action(self.raw_action(observation), self.cfg.env, self.num_teachers)
+        return decode_action(self.raw_action(observation), self.cfg, self.num_teachers)
 
 
 def env_action_space(cfg: Config, num_teachers: int) -> dict:

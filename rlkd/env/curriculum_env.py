@@ -117,7 +117,7 @@ class CurriculumEnv(gym.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self.run is None:
             raise RuntimeError("call reset() before step()")
-        epoch_action = decode_action(action, self.cfg.env, self.num_teachers)
+        epoch_action = decode_action(action, self.cfg, self.num_teachers)
         reward, diverged, info = self.stepper.step(epoch_action)
         terminated = diverged or self.run.finished
         return encode_observation(self.run.observe()), float(reward), terminated, False, info
