@@ -250,6 +250,9 @@ class EnvConfig:
     eval_seeds: int = 10  # runs per method in `rlkd evaluate`: fewer make the paired t intervals uselessly wide
     # compute budget: a run sees at most budget x distill.epochs x N training samples (docs/distill.md)
     budget: float = 1.0
+    # `--set`-style overrides for the episodes PPO trains on (`rlkd train` / `rlkd tune`), e.g.
+    # ["distill.epochs=10"]: cheap proxy episodes, the policy then applied to the target (docs/rl.md)
+    proxy: list[str] = field(default_factory=list)
 
     def validate(self, path: str) -> None:
         _check_sampler(self.sampler, f"{path}.sampler")
@@ -355,13 +358,14 @@ class TuneConfig:
         "distill.alpha": {"uniform": [0.1, 0.9]}})
     recipe_samples: int = 12  # KD runs in the search, the config's own recipe included
     recipe_grace_period: int = 5  # ASHA: epochs before a recipe trial can be stopped
+    recipe_seeds: int = 2  # KD runs per recipe trial, ranked by their mean val accuracy
     # informational, set by the recipe stage's wiring for `rlkd evaluate`'s report: KD's tuning budget
     recipe_trials: int = 0
     recipe_epochs: int = 0
 
     def validate(self, path: str) -> None:
         _check_at_least(self, path, 1, "num_samples", "keep_checkpoints", "grace_period", "perturbation_interval",
-                        "recipe_samples", "recipe_grace_period")
+                        "recipe_samples", "recipe_grace_period", "recipe_seeds")
         _check_at_least(self, path, 0, "max_concurrent_trials", "max_failures", "recipe_trials", "recipe_epochs")
         _check(len(self.recipe_space) >= 1, f"{path}.recipe_space", self.recipe_space,
                "a mapping of at least one config key to its search (tune.recipe_samples=1 runs the config's own "
@@ -437,7 +441,8 @@ class Config:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 
     def validate(self, path: str) -> None:
-        """Each key of a tune search space must name a config field and every value it tries must fit that field."""
+        """Each key of a tune search space must name a config field and every value it tries must fit that field;
+        env.proxy must make a valid config with the target's action space."""
         for space in SEARCH_SPACES:
             for key, spec in getattr(self.tune, space).items():
                 where = f"tune.{space}.{key}"
@@ -449,6 +454,7 @@ class Config:
                 tried = values if kind in ("grid", "choice") else [float(v) for v in values]
                 for i, value in enumerate(tried):
                     _check_finite(_coerce(value, tp, f"{where}.{kind}[{i}]"), f"{where}.{kind}[{i}]")
+        _check_proxy(self)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -558,12 +564,12 @@ def with_overrides(cfg: Config, overrides: list[str]) -> Config:
 
 def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
-        raise ConfigError(f"--set {item!r}: expected key.path=value, e.g. --set distill.epochs=5")
+        raise ConfigError("expected key.path=value, e.g. distill.epochs=5")
     key, raw = item.split("=", 1)
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc})") from exc
+        raise ConfigError(f"the value is not valid YAML ({exc})") from exc
     return key.strip().split("."), value
 
 
@@ -579,22 +585,106 @@ def _field_type(keys: list[str]) -> Any:
     return tp
 
 
+def _apply_override(data: dict, item: str) -> None:
+    """Set one `a.b.c=value` item into a raw config dict; the key path must exist in `Config`."""
+    keys, value = _parse_override(item)
+    _field_type(keys)
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[keys[-1]] = value
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Set `a.b.c=value` items into a raw config dict; the key path must exist in `Config`."""
     for item in overrides:
-        keys, value = _parse_override(item)
         try:
-            _field_type(keys)
+            _apply_override(data, item)
         except ConfigError as exc:
             raise ConfigError(f"--set {item!r}: {exc}") from None
-        node = data
-        for key in keys[:-1]:
-            child = node.get(key)
-            if not isinstance(child, dict):
-                child = node[key] = {}
-            node = child
-        node[keys[-1]] = value
     return data
+
+
+def _set_keys(item: str) -> list[str]:
+    """The dotted keys an override sets: one that sets a section (`env={budget: 0.5}`) replaces it whole, so it
+    sets every key inside it."""
+    keys, _ = _parse_override(item)
+
+    def leaves(path: str, tp: Any) -> list[str]:
+        if not dataclasses.is_dataclass(tp):
+            return [path]
+        hints = typing.get_type_hints(tp)
+        return [key for f in dataclasses.fields(tp) for key in leaves(f"{path}.{f.name}", hints[f.name])]
+
+    return leaves(".".join(keys), _field_type(keys))
+
+
+def _proxy_base(cfg: Config) -> dict:
+    """The target as a raw dict without its proxy: the proxy config is run as it is, and validating it
+    does not apply the overrides again."""
+    data = config_to_dict(cfg)
+    data["env"]["proxy"] = []
+    return data
+
+
+def proxy_config(cfg: Config) -> Config:
+    """The config of the episodes PPO trains on: the target with `env.proxy` applied (the target itself without one).
+
+    Only `rlkd train` / `rlkd tune` episodes use it; checkpoints save the target config (which records
+    the proxy), so `rlkd apply` / `rlkd evaluate` run the target. Validated when the target was loaded.
+    """
+    if not cfg.env.proxy:
+        return cfg
+    return absolute_paths(config_from_dict(apply_overrides(_proxy_base(cfg), cfg.env.proxy)))
+
+
+def action_space_keys() -> list[str]:
+    """Config keys that fix the env's action space and what its actions mean (rlkd.curriculum.actions): the
+    switches and ranges, and distill.alpha / distill.temperature, the centre the box is anchored on."""
+    controls = [f"env.{f.name}" for f in dataclasses.fields(EnvConfig) if f.name.startswith("control_")]
+    return [*controls, "env.action", "env.difficulty_bins", "env.sampler", "env.sampler_choices",
+            "env.temperature_range", "env.min_fraction", "teacher.additional", "distill.alpha",
+            "distill.temperature"]
+
+
+def _proxy_refusal(key: str) -> Optional[str]:
+    """Why an env.proxy entry may not set `key` (None: it may)."""
+    if key == "env.proxy":
+        return "sets env.proxy itself; a proxy is one list of overrides on the target, proxies do not nest"
+    if key.split(".")[0] in ("ppo", "resources"):
+        return (f"sets {key}; PPO's settings and resources belong to the training run, not to its episodes: "
+                f"set {key} directly")
+    if key in action_space_keys():
+        return (f"sets {key}, which fixes the action space; the policy trained on proxy episodes acts in the "
+                f"target's, so set {key} for the target (outside env.proxy)")
+    return None
+
+
+def _check_proxy(cfg: Config) -> None:
+    """Each env.proxy entry must parse, leave PPO and the action space alone, and apply; the proxy config must
+    validate: entries are applied in order, so an error names the first entry that breaks it."""
+    data = _proxy_base(cfg)
+    for i, entry in enumerate(cfg.env.proxy):
+        where = f"env.proxy[{i}] = {entry!r}"
+        try:
+            keys = _set_keys(entry)
+            for key in keys:
+                why = _proxy_refusal(key)
+                if why:
+                    raise ConfigError(("sets a whole section, so all of its keys; it " if len(keys) > 1 else "") + why)
+            _apply_override(data, entry)
+            config_from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    for key in cfg.tune.param_space:
+        for i, entry in enumerate(cfg.env.proxy):
+            if key in _set_keys(entry):
+                raise ConfigError(f"tune.param_space.{key}: env.proxy[{i}] = {entry!r} sets it too; a searched key "
+                                  f"takes the searched values in the proxy episodes and the target alike, so drop it "
+                                  f"from one of the two")
 
 
 PATH_KEYS = ("data.shards", "data.hf.path", "data.hf.data_dir", "data.imagefolder.root", "teacher.checkpoint",

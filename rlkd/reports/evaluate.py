@@ -11,8 +11,9 @@ import math
 import statistics
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Optional
 
-from rlkd.config import Config, with_overrides
+from rlkd.config import Config, proxy_config, with_overrides
 from rlkd.curriculum.actions import EpochAction
 from rlkd.curriculum.policies import (ReplayActions, ReplayFractions, ReplaySchedule, baseline_policies, load_policy,
                                       mean_actions)
@@ -113,11 +114,33 @@ def kd_tuning_budget(cfg: Config) -> str:
     """How much search chose KD's recipe, beside what one PPO run costs: a KD baseline is fair only if tuned too."""
     d, t, p = cfg.distill, cfg.tune, cfg.ppo
     recipe = f"lr {d.lr:g}, temperature {d.temperature:g}, alpha {d.alpha:g}"
+    episode_epochs = proxy_config(cfg).distill.epochs
     kd = (f"chosen on val by `rlkd recipe` over {t.recipe_trials} trials ({t.recipe_epochs} KD epochs)"
           if t.recipe_trials else "the config's own, not searched (no `rlkd recipe` stage)")
     return (f"Tuning budget: KD's recipe ({recipe}) was {kd}; one PPO run samples at least "
-            f"{p.iterations} × {p.episodes_per_batch} episodes of up to {d.epochs} epochs "
-            f"({p.iterations * p.episodes_per_batch * d.epochs} KD epochs).")
+            f"{p.iterations} × {p.episodes_per_batch} {'proxy ' if cfg.env.proxy else ''}episodes of up to "
+            f"{episode_epochs} epochs ({p.iterations * p.episodes_per_batch * episode_epochs} KD epochs).")
+
+
+KD_REFERENCE = "kd (all data)"  # the full-budget control of baseline_policies
+
+
+def rl_cost_line(cfg: Config, seen: dict[str, float]) -> Optional[str]:
+    """PPO's cost in target runs beside what the policy saves per run, when `rlkd train`'s metrics.json sits beside
+    the policy checkpoint (OUT/checkpoint -> OUT/metrics.json): learning a curriculum pays only over many runs."""
+    try:
+        cost = json.loads((Path(policy_checkpoint(cfg)).parent / "metrics.json").read_text())["rl_cost"]
+        runs, target = float(cost["target_run_equivalents"]), float(cost["target_run_samples"])
+        episodes = f"{cost['episodes']} {'proxy ' if cost.get('proxy') else ''}episodes"
+    except (OSError, ValueError, KeyError, TypeError):  # no train stage beside it (tune, a copied checkpoint)
+        return None
+    line = f"RL cost: {episodes} = {runs:.1f} target runs ({cost['samples_seen']} training samples, {target:.0f} a run)"
+    if KD_REFERENCE not in seen:
+        return line + "."
+    saved = (seen[KD_REFERENCE] - seen["policy"]) / target
+    payback = f", so the RL cost pays back after {runs / saved:.0f} runs" if saved > 0 else ""
+    return (line + f"; the policy saves {saved:.2f} target runs per run (samples seen: policy {seen['policy']:.0f}, "
+            f"{KD_REFERENCE} {seen[KD_REFERENCE]:.0f}){payback}.")
 
 
 def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list[EpochAction], cfg: Config,
@@ -132,10 +155,12 @@ def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list
     best_cheaper = max(cheaper, key=lambda k: statistics.mean(test[k])) if cheaper else None
     budget = cfg.env.budget
     windows = "" if budget < 1.0 else "; the windows at fraction = budget would be KD on all data again: not run"
+    rl_cost = rl_cost_line(cfg, seen)
     lines = [f"# Curriculum evaluation ({n} seeds, the same for every method)", "",
              f"{cfg.distill.epochs} epochs; student {cfg.student.arch}; loss {cfg.distill.mode} unless noted. "
              f"Every control runs at the policy's budget (env.budget = {budget:g}) except **kd (all data)**, "
              f"the reference at the full budget{windows}.", "", kd_tuning_budget(cfg), "",
+             *([rl_cost, ""] if rl_cost else []),
              "| method | test acc, last epoch (mean ± std) | val acc, last epoch (mean ± std) "
              "| samples seen (mean) |", "|---|---|---|---|"]
     lines += [f"| {k} | {mean_std(test[k])} | {mean_std(val[k])} | {seen[k]:.0f} |" for k in results]

@@ -8,7 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from rlkd.config import Config, config_to_dict, load_config, save_config
+from rlkd.config import Config, config_to_dict, load_config, proxy_config, save_config
+from rlkd.distill.run import budget_samples
 from rlkd.env.curriculum_env import CurriculumEnv, env_config_for, shared_inputs
 from rlkd.errors import RlkdError
 from rlkd.ray_runtime import check_cpus, ensure_ray, root_cause
@@ -27,8 +28,9 @@ def build_ppo_config(cfg: Config):
     from rlkd.rl.callbacks import CurriculumMetrics
 
     p, r = cfg.ppo, cfg.resources
-    batch = p.episodes_per_batch * cfg.distill.epochs
-    env_config = env_config_for(cfg)
+    episodes = proxy_config(cfg)  # what the episodes run: the target, or its cheap proxy (env.proxy)
+    batch = p.episodes_per_batch * episodes.distill.epochs
+    env_config = env_config_for(episodes)
     # Ray gives each env runner 1 torch thread; say how many explicitly (one per reserved whole CPU)
     env_config["config"]["resources"]["torch_threads"] = r.torch_threads or max(1, int(r.num_cpus_per_env_runner))
     return (
@@ -147,13 +149,40 @@ def failing_streak(streak: int, steps_sampled: int, runners_in_trouble: bool) ->
     return 0 if steps_sampled or not runners_in_trouble else streak + 1
 
 
+def target_run_samples(cfg: Config) -> int:
+    """Training samples one run of the target config sees (its budget B): the unit RL's cost is counted in."""
+    data, _ = shared_inputs(cfg)
+    return budget_samples(cfg.env.budget, cfg.distill.epochs, len(data.train.labels))
+
+
+def rl_cost(episodes: int, samples_seen: int, target_samples: int) -> dict:
+    """What PPO's episodes cost, in runs of the target: their training samples over one target run's."""
+    return {"episodes": episodes, "samples_seen": samples_seen, "target_run_samples": target_samples,
+            "target_run_equivalents": samples_seen / target_samples}
+
+
+def lifetime_rl_cost(algo, target_samples: int) -> dict:
+    """The RL cost of every episode this algorithm sampled, resumed runs' earlier episodes included."""
+    from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
+
+    from rlkd.rl.callbacks import EPISODES_LIFETIME, SAMPLES_SEEN_LIFETIME
+
+    def total(key: str) -> int:
+        return int(algo.metrics.peek((ENV_RUNNER_RESULTS, key), default=0))
+
+    return rl_cost(total(EPISODES_LIFETIME), total(SAMPLES_SEEN_LIFETIME), target_samples)
+
+
 def train_ppo(cfg: Config, out: Path) -> dict:
     final = out / "checkpoint"
     if final.exists() and not final.is_symlink():  # found now, not after an hour of training
         raise RlkdError(f"{final} is a folder, not the link `rlkd train` writes there; move it away or use another --out")
     from ray.exceptions import RayError
 
-    shared_inputs(cfg)  # a bad data set or shard is one clear error here, not env runners failing one by one
+    # a bad data set or shard is one clear error here, not env runners failing one by one: the target's, which
+    # the cost is counted in, and the episodes' (the same ones unless env.proxy changes the data)
+    target_samples = target_run_samples(cfg)
+    shared_inputs(proxy_config(cfg))
     ensure_ray(cfg.resources.ray_address)
     r = cfg.resources
     check_cpus(r.num_env_runners * r.num_cpus_per_env_runner, "PPO's env runners")
@@ -187,6 +216,7 @@ def train_ppo(cfg: Config, out: Path) -> dict:
                 last_ckpt = save_checkpoint(algo, cfg, ckpt_dir / f"iter_{algo.iteration:05d}")
         if last_ckpt is None:
             last_ckpt = save_checkpoint(algo, cfg, ckpt_dir / f"iter_{algo.iteration:05d}")
+        cost = {**lifetime_rl_cost(algo, target_samples), "proxy": cfg.env.proxy}
     except RayError as exc:  # env runners failed past their restarts: say so, and how to go on
         raise RlkdError(f"PPO stopped at iteration {algo.iteration}: env runners kept failing ({root_cause(exc)}); "
                         f"fix the cause and re-run the same command: it resumes from the last checkpoint in "
@@ -198,6 +228,8 @@ def train_ppo(cfg: Config, out: Path) -> dict:
     link.symlink_to(last_ckpt.relative_to(out.resolve()) if last_ckpt.is_relative_to(out.resolve()) else last_ckpt)
     link.replace(final)  # one rename: OUT/checkpoint is always a whole link
     print(f"train: final checkpoint {last_ckpt}")
-    return {"checkpoint": str(last_ckpt), "iterations": algo.iteration, "history": history,
+    print(f"train: RL cost {cost['episodes']} episodes, {cost['samples_seen']} training samples = "
+          f"{cost['target_run_equivalents']:.1f} target runs of {target_samples} samples")
+    return {"checkpoint": str(last_ckpt), "iterations": algo.iteration, "history": history, "rl_cost": cost,
             "final_val_acc_last_iteration": history[-1]["final_val_acc"] if history else None,
             "note": "final_val_acc is val accuracy at the last epoch of the episodes sampled in an iteration"}

@@ -62,21 +62,25 @@ def check_recipe_space(cfg: Config) -> None:
 
 
 def recipe_trial(config: dict) -> None:
-    """The Tune function trainable: one plain KD run with the trial's recipe, one report per epoch.
+    """The Tune function trainable: the trial's recipe on `tune.recipe_seeds` KD runs stepped together, one
+    report per epoch of their mean val accuracy (one seed of a small val set is too noisy to rank recipes by).
 
     A run whose loss stops being finite reports val_acc 0 and ends: a recipe that diverges is the worst one,
     and retrying it would diverge again.
     """
     from ray import tune
 
-    run = start_run(with_overrides(config_from_dict(config["rlkd"]), recipe_overrides(config["recipe"])))
-    while not run.finished:
+    cfg = with_overrides(config_from_dict(config["rlkd"]), recipe_overrides(config["recipe"]))
+    runs = [start_run(with_overrides(cfg, [f"distill.seed={cfg.distill.seed + i}"]))
+            for i in range(cfg.tune.recipe_seeds)]
+    while not runs[0].finished:
         try:
-            val_acc = run.epoch().val_acc
+            val_acc = sum(run.epoch().val_acc for run in runs) / len(runs)
         except NonFiniteLossError:
-            tune.report({"val_acc": 0.0, "epoch": run.epoch_index, "finished": False, "diverged": True})
+            tune.report({"val_acc": 0.0, "epoch": runs[0].epoch_index, "finished": False, "diverged": True})
             return
-        tune.report({"val_acc": val_acc, "epoch": run.epoch_index, "finished": run.finished, "diverged": False})
+        tune.report({"val_acc": val_acc, "epoch": runs[0].epoch_index, "finished": runs[0].finished,
+                     "diverged": False})
 
 
 def keep_default_asha(default: dict, **asha):
@@ -128,7 +132,7 @@ def run_recipe(cfg: Config, out: Path) -> dict:
                         f"narrow tune.recipe_space (e.g. a lower distill.lr) and run again")
     best = max(whole, key=lambda row: (row["val_acc_last_epoch"], row["default"]))  # a tie keeps the config's own
     own = next((row for row in rows if row["default"]), None)
-    epochs = sum(row["epochs"] for row in rows)
+    epochs = sum(row["epochs"] for row in rows) * cfg.tune.recipe_seeds  # KD epochs trained, every seed
     atomic_write_text(out / RECIPE_FILE, json.dumps(
         {"overrides": best["overrides"], "val_acc_last_epoch": best["val_acc_last_epoch"], "trials": len(rows),
          "epochs_trained": epochs, "trial_table": rows}, indent=2))
