@@ -359,13 +359,15 @@ class TuneConfig:
     recipe_samples: int = 12  # KD runs in the search, the config's own recipe included
     recipe_grace_period: int = 5  # ASHA: epochs before a recipe trial can be stopped
     recipe_seeds: int = 2  # KD runs per recipe trial, ranked by their mean val accuracy
+    recipe_finalists: int = 3  # the search's best recipes re-run (with the config's own) on fresh seeds to choose
     # informational, set by the recipe stage's wiring for `rlkd evaluate`'s report: KD's tuning budget
     recipe_trials: int = 0
     recipe_epochs: int = 0
 
     def validate(self, path: str) -> None:
         _check_at_least(self, path, 1, "num_samples", "keep_checkpoints", "grace_period", "perturbation_interval",
-                        "recipe_samples", "recipe_grace_period", "recipe_seeds")
+                        "recipe_samples", "recipe_grace_period", "recipe_seeds",
+                        "recipe_finalists")
         _check_at_least(self, path, 0, "max_concurrent_trials", "max_failures", "recipe_trials", "recipe_epochs")
         _check(len(self.recipe_space) >= 1, f"{path}.recipe_space", self.recipe_space,
                "a mapping of at least one config key to its search (tune.recipe_samples=1 runs the config's own "
