@@ -5,9 +5,10 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 
-from rlkd.config import RewardConfig, load_config
+from rlkd.config import RewardConfig, load_config, with_overrides
 from rlkd.env import CurriculumEnv, curriculum_reward, env_config_for
 from tests.conftest import run_overrides
 
@@ -62,6 +63,28 @@ def test_episode_runs_to_termination(env_cfg):
         assert env.observation_space.contains(obs) and np.isfinite(reward) and not truncated
         steps += 1
     assert steps == 3 and info["epoch"] == 3
+
+
+def test_reference_train_loss_is_the_configured_kd_loss_over_all_of_train(env_cfg):
+    """reward.train_loss=reference: l_t is alpha CE(s, y) + (1 - alpha) T^2 CE(p_t^T, s / T) over every train sample
+    with the config's alpha and T, whatever alpha the action set, and it is the loss the reward used."""
+    cfg = with_overrides(env_cfg, ["reward.train_loss=reference", "env.control_alpha=true", "distill.alpha=0.3",
+                                   "distill.temperature=2.0"])
+    env = CurriculumEnv(env_config_for(cfg))
+    env.reset(seed=3)
+    rewards = []
+    for action in ([0.5, 1.0, 0.0], [0.5, 1.0, 1.0]):  # alpha 0, then alpha 1: the reference ignores both
+        _, reward, _, _, info = env.step(np.array(action, dtype=np.float32))
+        s, y, t = env.run.student_logits.double(), env.run.labels, env.run.teacher_logits[0, :, 0].double()
+        soft = -(torch.softmax(t / 2.0, 1) * torch.log_softmax(s / 2.0, 1)).sum(1).mean()
+        by_hand = 0.3 * torch.nn.functional.cross_entropy(s, y) + 0.7 * 4.0 * soft
+        assert info["reward_train_loss"] == pytest.approx(by_hand.item(), rel=1e-4)
+        assert info["reward_train_loss"] != pytest.approx(info["train_loss"], rel=1e-3)  # not the epoch's loss
+        rewards.append((reward, info))
+    (_, first), (second_reward, second) = rewards
+    assert second_reward == pytest.approx(curriculum_reward(second["val_acc"], first["val_acc"],
+                                                            second["reward_train_loss"], first["reward_train_loss"],
+                                                            1, cfg.distill.epochs, cfg.reward))
 
 
 def test_extreme_action_changes_this_steps_subset(env_cfg):

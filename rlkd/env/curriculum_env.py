@@ -32,7 +32,7 @@ from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards, manifest_digest
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun, NonFiniteLossError
-from rlkd.env.reward import curriculum_reward
+from rlkd.env.reward import curriculum_reward, reference_train_loss
 
 OBS_KEYS = ("val_acc", "train_loss", "difficulty_q10", "difficulty_q50", "difficulty_q90", "agreement", "progress",
             "last_fraction", "budget_used", "d_label_q50", "d_label_q90")
@@ -71,10 +71,16 @@ class EpochStepper:
             stats = self.run.epoch(**action.as_epoch_kwargs())
         except NonFiniteLossError as exc:
             return self.cfg.env.divergence_penalty, True, {"diverged": True, "epoch": exc.epoch}
-        reward = curriculum_reward(stats.val_acc, self.prev_acc, stats.loss, self.prev_loss, epoch, self.run.epochs,
+        loss = stats.loss
+        if self.cfg.reward.train_loss == "reference":
+            run = self.run
+            loss = reference_train_loss(run.loss_fn, run.student_logits, run.labels, run.teacher_logits[:, :, 0],
+                                        self.cfg.distill.temperature, epoch)
+        reward = curriculum_reward(stats.val_acc, self.prev_acc, loss, self.prev_loss, epoch, self.run.epochs,
                                    self.cfg.reward)
-        self.prev_acc, self.prev_loss = stats.val_acc, stats.loss
-        info = {"val_acc": stats.val_acc, "train_loss": stats.loss, "subset_size": stats.subset_size,
+        self.prev_acc, self.prev_loss = stats.val_acc, loss
+        info = {"val_acc": stats.val_acc, "train_loss": stats.loss, "reward_train_loss": loss,
+                "subset_size": stats.subset_size,
                 "samples_seen": stats.samples_seen, "budget_samples": stats.budget_samples, "budget": stats.budget,
                 "difficulty": stats.difficulty, "fraction": stats.fraction,
                 "temperature": stats.temperature, "subset_difficulty_mean": stats.subset_difficulty_mean,

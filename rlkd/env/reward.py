@@ -13,7 +13,10 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import torch
+
 from rlkd.config import RewardConfig
+from rlkd.distill.losses import Targets
 
 
 def curriculum_reward(acc: float, prev_acc: float, loss: float, prev_loss: float, epoch: int, epochs: int,
@@ -25,3 +28,19 @@ def curriculum_reward(acc: float, prev_acc: float, loss: float, prev_loss: float
     r_early = cfg.early_bonus if acc > cfg.early_acc and epoch < cfg.early_fraction * epochs else 0.0
     r_abs = cfg.abs_weight * max(acc - cfg.abs_threshold, 0.0)
     return r_acc + r_loss + r_early + r_abs
+
+
+@torch.no_grad()
+def reference_train_loss(loss_fn: torch.nn.Module, student_logits: torch.Tensor, labels: torch.Tensor,
+                         teacher_logits: torch.Tensor, temperature: float, epoch: int) -> float:
+    """l_t that no action can re-define: the run's configured loss (`loss_fn` with its own alpha, `temperature`,
+    equal teacher weights) over every training sample, from the student's logits after the epoch.
+
+    The seed's l_t, the epoch's mean training loss, moves when an action changes the loss itself: a policy that
+    sets alpha or T, or picks a harder subset, changes R_loss without changing how well the student learned.
+    Measured: under 20% label noise, PPO with the alpha action raised alpha to 1 (labels only, on noisy
+    labels) after epoch 8, where lower alpha had raised the loss and drawn R_loss penalties.
+    teacher_logits: (T, N, C), the identity view of every stored teacher.
+    """
+    probs = torch.softmax(teacher_logits / temperature, dim=-1)
+    return float(loss_fn(student_logits, Targets(labels, teacher_logits, probs, temperature, epoch)))
