@@ -288,9 +288,9 @@ class RewardConfig:
     early_fraction: float = 0.3
     abs_weight: float = 0.1
     abs_threshold: float = 70.0
-    # l_t: "epoch" = the epoch's mean training loss (the seed's); "reference" = the run's configured loss over all
-    # of train after the epoch, which no action (alpha, temperature, subset) can re-define (docs/rl.md)
-    train_loss: Literal["epoch", "reference"] = "epoch"
+    # l_t: "reference" = the run's configured loss over all of train after the epoch, which no action (alpha,
+    # temperature, subset) can re-define; "epoch" = the epoch's mean training loss, the seed's (docs/rl.md)
+    train_loss: Literal["epoch", "reference"] = "reference"
 
     def validate(self, path: str) -> None:
         _check_at_least(self, path, 0, "acc_weight", "loss_weight", "loss_cap", "early_bonus", "abs_weight")

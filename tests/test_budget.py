@@ -15,7 +15,7 @@ from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import batch_bounds, budget_samples, budget_take, run_progress
 from rlkd.env import OBS_KEYS, CurriculumEnv, env_config_for
 from rlkd.errors import ConfigError, RlkdError
-from tests.conftest import run_overrides
+from tests.conftest import FRACTION_ONLY, run_overrides
 
 EPOCHS = 4
 
@@ -120,7 +120,7 @@ def test_same_seed_same_budgeted_run(inputs):
 
 def test_env_episode_ends_when_budget_is_spent(inputs):
     base, _, _ = inputs
-    env = CurriculumEnv(env_config_for(load_config(None, base + ["env.budget=0.5"])))
+    env = CurriculumEnv(env_config_for(load_config(None, base + FRACTION_ONLY + ["env.budget=0.5"])))
     obs, _ = env.reset(seed=0)
     used, progress = OBS_KEYS.index("budget_used"), OBS_KEYS.index("progress")
     assert obs.shape == (len(OBS_KEYS),) and obs[used] == 0.0

@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 
 from rlkd.config import RewardConfig, load_config, with_overrides
 from rlkd.env import CurriculumEnv, curriculum_reward, env_config_for
-from tests.conftest import run_overrides
+from tests.conftest import FRACTION_ONLY, run_overrides
 
 
 def test_reward_first_step_only_bonuses():
@@ -39,19 +39,23 @@ def test_reward_early_and_absolute_bonus():
 
 @pytest.fixture(scope="module")
 def env_cfg(teacher_dir, shards_dir):
-    return load_config(None, run_overrides(teacher_dir, shards_dir) + ["distill.epochs=3"])
+    return load_config(None, run_overrides(teacher_dir, shards_dir) + FRACTION_ONLY + ["distill.epochs=3"])
 
 
 def test_check_env_passes(env_cfg, teacher_dir, shards_dir):
     check_env(CurriculumEnv(env_config_for(env_cfg)), skip_render_check=True)
-    discrete = load_config(None, run_overrides(teacher_dir, shards_dir) +
+    discrete = load_config(None, run_overrides(teacher_dir, shards_dir) + FRACTION_ONLY +
                            ["distill.epochs=3", "env.action=discrete", "env.control_fraction=false"])
     check_env(CurriculumEnv(env_config_for(discrete)), skip_render_check=True)
-    extras = load_config(None, run_overrides(teacher_dir, shards_dir) +
+    extras = load_config(None, run_overrides(teacher_dir, shards_dir) + FRACTION_ONLY +
                          ["distill.epochs=3", "env.control_temperature=true", "env.control_teacher_weights=true"])
     env = CurriculumEnv(env_config_for(extras))
     assert env.action_space.shape == (4,)  # difficulty, fraction, temperature, one teacher weight
     check_env(env, skip_render_check=True)
+    shipped = CurriculumEnv(env_config_for(load_config(None, run_overrides(teacher_dir, shards_dir) +
+                                                       ["distill.epochs=3"])))
+    assert shipped.action_space.shape == (5,)  # the default: difficulty, fraction, alpha, mix, sampler
+    check_env(shipped, skip_render_check=True)
 
 
 def test_episode_runs_to_termination(env_cfg):

@@ -13,7 +13,7 @@ from rlkd.distill.losses import HintonKD, Targets
 from rlkd.difficulty import label_difficulty
 from rlkd.distill.samplers import SamplerAction, mix_with_random, sample_indices
 from rlkd.errors import ConfigError
-from tests.conftest import run_overrides
+from tests.conftest import FRACTION_ONLY, run_overrides
 
 CLASSES = 5
 
@@ -205,7 +205,7 @@ def test_the_centre_of_the_action_box_is_kd_on_all_data_with_the_runs_recipe():
 
 
 def test_controls_off_leave_the_run_its_configured_values():
-    cfg = load_config()
+    cfg = load_config(None, FRACTION_ONLY)
     a = decode_action([0.4] * len(action_dims(cfg.env, 1)), cfg, 1)
     assert a.alpha is None and a.mix is None and a.sampler == cfg.env.sampler
 

@@ -12,9 +12,10 @@ from rlkd.cli import main
 from rlkd.curriculum.policies import load_policy
 from rlkd.env.curriculum_env import OBS_KEYS
 from rlkd.errors import CheckpointError
+from tests.conftest import FRACTION_ONLY
 from tests.test_rl import args_for
 
-ACTION_KINDS = {"continuous": [], "discrete": ["env.action=discrete", "env.control_fraction=false"]}
+ACTION_KINDS = {"continuous": [], "discrete": FRACTION_ONLY + ["env.action=discrete", "env.control_fraction=false"]}
 
 # a fresh interpreter where unpickling raises and Ray cannot be imported; then load and act
 LOAD_WITHOUT_PICKLE_OR_RAY = """
