@@ -69,10 +69,14 @@ def test_rl_cost_line_reads_the_train_metrics_beside_the_checkpoint(digits_cfg, 
         "episodes": 300, "samples_seen": 150_000, "target_run_samples": 1000, "target_run_equivalents": 150.0,
         "proxy": ["distill.epochs=10"]}}))
     cfg = digits_cfg(f"ppo.checkpoint={tmp_path / 'checkpoint'}")
-    line = rl_cost_line(cfg, {"policy": 600.0, "kd (all data)": 1000.0})
+    seen = {"policy": 600.0, "kd (all data)": 1000.0}
+    line = rl_cost_line(cfg, seen, {"policy": 80.0, "kd (all data)": 80.0})
     assert line.startswith("RL cost: 300 proxy episodes = 150.0 target runs")
     assert "saves 0.40 target runs per run" in line and "pays back after 375 runs" in line
-    assert rl_cost_line(digits_cfg(f"ppo.checkpoint={tmp_path / 'elsewhere' / 'checkpoint'}"), {"policy": 1.0}) is None
+    worse = rl_cost_line(cfg, seen, {"policy": 79.5, "kd (all data)": 80.0})  # fewer samples, less learned
+    assert "0.50 val points below kd (all data), so it saves no samples" in worse and "pays back" not in worse
+    assert rl_cost_line(digits_cfg(f"ppo.checkpoint={tmp_path / 'elsewhere' / 'checkpoint'}"), {"policy": 1.0},
+                        {"policy": 1.0}) is None
 
 
 def test_train_on_proxy_episodes_saves_the_target_and_counts_the_cost(tmp_path, teacher_dir, shards_dir, ray_session):

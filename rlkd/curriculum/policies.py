@@ -28,15 +28,20 @@ class CurriculumPolicy(Protocol):
 
 @dataclass
 class FixedSchedule:
-    """A baseline: the same sampler settings every epoch (schedules like pacing move with progress themselves)."""
+    """A baseline: the same sampler settings every epoch (schedules like pacing move with progress themselves).
+
+    `teacher_weights` fixes the multi-teacher loss's weights (one per teacher) for every epoch, e.g. one-hot
+    for a single teacher; None leaves them to the loss (equal weights).
+    """
 
     name: str
     sampler: str
     difficulty: float = 0.5
     fraction: Optional[float] = None
+    teacher_weights: Optional[tuple[float, ...]] = None
 
     def act(self, observation: np.ndarray, epoch: int, epochs: int) -> EpochAction:
-        return EpochAction(self.difficulty, self.fraction, sampler=self.sampler)
+        return EpochAction(self.difficulty, self.fraction, teacher_weights=self.teacher_weights, sampler=self.sampler)
 
 
 @dataclass
@@ -146,23 +151,37 @@ def load_policy(checkpoint_dir: str | Path) -> LearnedPolicy:
     return LearnedPolicy(network, cfg, num_teachers)
 
 
-def baseline_policies(budget: float) -> list[tuple[str, list[str], CurriculumPolicy]]:
+def baseline_policies(budget: float, mode: str = "kd",
+                      teachers: Sequence[str] = ()) -> list[tuple[str, list[str], CurriculumPolicy]]:
     """(name, config overrides, policy) for every fixed control of `rlkd evaluate`, at the policy's `env.budget`.
 
     Each control runs under the policy's own budget (a run stops once it is spent) except the reference
     "kd (all data)", which gets the full budget. Windows and hard mining take fraction = budget, so over the
     run they see the budget's samples; at the full budget they would be KD on all data again, so they are left out.
+
+    `teachers` names the run's teachers in order (teacher 0 = teacher.checkpoint, then teacher.additional).
+    With more than one under the multi_teacher loss, a policy that chooses teacher weights has two claims to
+    meet (MTKD-RL's): beat equal weights, which is what the kd rows already are there (the loss's default),
+    and beat each teacher alone, which gets one row per teacher: all its weight on that teacher through the
+    same loss, on all data at the policy's budget.
     """
+    several = mode == "multi_teacher" and len(teachers) > 1
+    equal = ", equal teacher weights" if several else ""
     controls: list[tuple[list[str], CurriculumPolicy]] = [
-        (["env.budget=1.0"], FixedSchedule("kd (all data)", "full")),
+        (["env.budget=1.0"], FixedSchedule(f"kd (all data){equal}", "full")),
         (["distill.mode=labels"], FixedSchedule("labels", "full")),
         ([], FixedSchedule("pacing", "pacing")),
         ([], FixedSchedule("growing random (pacing sizes)", "pacing_random")),
         ([], FixedSchedule("anti", "anti")),
     ]
     if budget < 1.0:
-        controls.append(([], FixedSchedule("kd (all data, policy's budget)", "full")))
+        controls.append(([], FixedSchedule(f"kd (all data, policy's budget){equal}", "full")))
         controls += [([], FixedSchedule(f"window d={d} (fraction=budget)", "adaptive", d, budget))
                      for d in (0.1, 0.5, 0.9)]
         controls.append(([], FixedSchedule("hard mining (fraction=budget)", "hard_mining", 0.5, budget)))
+    if several:
+        scope = "all data" if budget >= 1.0 else "all data, policy's budget"
+        controls += [([], FixedSchedule(f"kd ({scope}), teacher {t} only: {label}", "full",
+                                        teacher_weights=tuple(float(u == t) for u in range(len(teachers)))))
+                     for t, label in enumerate(teachers)]
     return [(policy.name, overrides, policy) for overrides, policy in controls]

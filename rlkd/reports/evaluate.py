@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -17,9 +18,10 @@ from rlkd.config import Config, proxy_config, with_overrides
 from rlkd.curriculum.actions import EpochAction
 from rlkd.curriculum.policies import (ReplayActions, ReplayFractions, ReplaySchedule, baseline_policies, load_policy,
                                       mean_actions)
-from rlkd.distill.inputs import load_run_inputs
+from rlkd.distill.inputs import load_run_inputs, teacher_files
 from rlkd.env.episode import run_policy
 from rlkd.errors import ConfigError
+from rlkd.models import read_metadata
 from rlkd.reports.apply import policy_checkpoint
 from rlkd.reports.plots import line_plot
 from rlkd.reports.stats import format_paired, mean_std, paired_summary
@@ -61,6 +63,19 @@ def load_pbt_schedule(path: str) -> list[dict]:
     return rows
 
 
+def teacher_labels(paths: list[str]) -> list[str]:
+    """Each teacher as the report's rows name it: its path below the teachers' common folder and the val accuracy
+    its checkpoint's metadata records (the teacher stage writes it), so a reader sees which teacher is which."""
+    if not paths:
+        return []
+    root = os.path.commonpath([str(Path(p).parent) for p in paths])
+    labels = []
+    for path in paths:
+        name, val_acc = os.path.relpath(path, root), read_metadata(path).get("val_acc")
+        labels.append(name if val_acc is None else f"{name}, val acc {val_acc:.1f}%")
+    return labels
+
+
 def run_evaluate(cfg: Config, out: Path) -> dict:
     pbt_schedule = load_pbt_schedule(cfg.tune.pbt_schedule) if cfg.tune.pbt_schedule else None
     n = cfg.env.eval_seeds
@@ -73,7 +88,7 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
     sizes = [[row.get("fraction", 1.0) for row in r["trajectory"]] for r in results["policy"]]
     # (name, config overrides, one policy per seed): the same-size control replays each seed's own sizes
     controls = [("random (policy's sizes)", [], [ReplayFractions("random (policy's sizes)", f) for f in sizes])]
-    shared = baseline_policies(cfg.env.budget)
+    shared = baseline_policies(cfg.env.budget, cfg.distill.mode, teacher_labels(teacher_files(cfg.teacher) or []))
     shared.append(("open-loop replay (policy's mean action)", [],
                    ReplayActions("open-loop replay (policy's mean action)", policy_actions)))
     if pbt_schedule is not None:  # the PBT-tuned schedule from `rlkd pbt`
@@ -125,9 +140,12 @@ def kd_tuning_budget(cfg: Config) -> str:
 KD_REFERENCE = "kd (all data)"  # the full-budget control of baseline_policies
 
 
-def rl_cost_line(cfg: Config, seen: dict[str, float]) -> Optional[str]:
+def rl_cost_line(cfg: Config, seen: dict[str, float], val: dict[str, float]) -> Optional[str]:
     """PPO's cost in target runs beside what the policy saves per run, when `rlkd train`'s metrics.json sits beside
-    the policy checkpoint (OUT/checkpoint -> OUT/metrics.json): learning a curriculum pays only over many runs."""
+    the policy checkpoint (OUT/checkpoint -> OUT/metrics.json): learning a curriculum pays only over many runs.
+
+    Samples saved count only when the policy is at least as accurate on val (mean) as the full-budget reference:
+    a run that sees half the samples and learns less has saved nothing."""
     try:
         cost = json.loads((Path(policy_checkpoint(cfg)).parent / "metrics.json").read_text())["rl_cost"]
         runs, target = float(cost["target_run_equivalents"]), float(cost["target_run_samples"])
@@ -137,10 +155,14 @@ def rl_cost_line(cfg: Config, seen: dict[str, float]) -> Optional[str]:
     line = f"RL cost: {episodes} = {runs:.1f} target runs ({cost['samples_seen']} training samples, {target:.0f} a run)"
     if KD_REFERENCE not in seen:
         return line + "."
+    gap = val["policy"] - val[KD_REFERENCE]
+    if gap < 0:
+        return line + (f"; the policy is {-gap:.2f} val points below {KD_REFERENCE}, so it saves no samples at "
+                       f"equal accuracy.")
     saved = (seen[KD_REFERENCE] - seen["policy"]) / target
     payback = f", so the RL cost pays back after {runs / saved:.0f} runs" if saved > 0 else ""
-    return (line + f"; the policy saves {saved:.2f} target runs per run (samples seen: policy {seen['policy']:.0f}, "
-            f"{KD_REFERENCE} {seen[KD_REFERENCE]:.0f}){payback}.")
+    return (line + f"; at no lower val accuracy the policy saves {saved:.2f} target runs per run (samples seen: "
+            f"policy {seen['policy']:.0f}, {KD_REFERENCE} {seen[KD_REFERENCE]:.0f}){payback}.")
 
 
 def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list[EpochAction], cfg: Config,
@@ -155,7 +177,7 @@ def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list
     best_cheaper = max(cheaper, key=lambda k: statistics.mean(test[k])) if cheaper else None
     budget = cfg.env.budget
     windows = "" if budget < 1.0 else "; the windows at fraction = budget would be KD on all data again: not run"
-    rl_cost = rl_cost_line(cfg, seen)
+    rl_cost = rl_cost_line(cfg, seen, {k: statistics.mean(v) for k, v in val.items()})
     lines = [f"# Curriculum evaluation ({n} seeds, the same for every method)", "",
              f"{cfg.distill.epochs} epochs; student {cfg.student.arch}; loss {cfg.distill.mode} unless noted. "
              f"Every control runs at the policy's budget (env.budget = {budget:g}) except **kd (all data)**, "
