@@ -98,7 +98,8 @@ def test_export_loads_without_pickle_or_ray_and_matches_rllib(checkpoint):
         assert np.allclose(got["actions"], np.stack(expected), rtol=0.0, atol=1e-6)
         assert np.allclose(got["difficulties"], np.clip(np.stack(expected)[:, 0], 0, 1), rtol=0.0, atol=1e-6)
     # the deterministic path only (tanh encoder, pi head: 5 logits, or mean and log-std of 2 dims); no value head
-    assert spec["layers"] == [{"linear": [len(OBS_KEYS), 16]}, {"activation": "tanh"}, {"linear": [16, 5 if discrete else 4]}]
+    out_width = 5 if discrete else 2 * 5  # 5 bins, or the default's 5 action dims x (mean, log std)
+    assert spec["layers"] == [{"linear": [len(OBS_KEYS), 16]}, {"activation": "tanh"}, {"linear": [16, out_width]}]
 
 
 def test_folder_without_export_is_a_checkpoint_error(checkpoint, tmp_path):

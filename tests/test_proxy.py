@@ -13,6 +13,7 @@ from rlkd.distill.run import budget_samples
 from rlkd.errors import ConfigError
 from rlkd.reports.evaluate import rl_cost_line
 from rlkd.rl.ppo import build_ppo_config, run_identity
+from tests.conftest import FRACTION_ONLY
 from tests.test_rl import args_for
 
 REFUSED = [  # (entry, what the message must say)
@@ -83,7 +84,7 @@ def test_train_on_proxy_episodes_saves_the_target_and_counts_the_cost(tmp_path, 
     """TINY's 3-epoch target, 2-epoch proxy; the full sampler without a fraction control makes every epoch
     see all N training samples, so each episode's samples are known: 2 N (proxy), not 3 N (target)."""
     out = tmp_path / "train"
-    exact = ["env.sampler=full", "env.control_fraction=false", "env.proxy=[distill.epochs=2]"]
+    exact = FRACTION_ONLY + ["env.sampler=full", "env.control_fraction=false", "env.proxy=[distill.epochs=2]"]
     assert main(args_for("train", out, teacher_dir, shards_dir, *exact)) == 0
     m = json.loads((out / "metrics.json").read_text())
     cost, steps = m["rl_cost"], sum(h["env_steps_sampled"] for h in m["history"])
