@@ -422,10 +422,13 @@ class ResourcesConfig:
     torch_threads: int = 0  # 0: leave torch's default
     sample_timeout_s: float = 60.0  # RLlib's wait for env runners' episodes per iteration; raise it for slow epochs
     env_runner_restarts: int = 3  # PPO stops after this many iterations in a row whose env runners all failed
+    # most runs one StudentPopulation trains at once (evaluate's method x seed grid); on a cluster each
+    # population is one Ray task with num_cpus/gpus_per_env_runner
+    population_size: int = 32
 
     def validate(self, path: str) -> None:
         _check_at_least(self, path, 1, "num_envs_per_env_runner", "precompute_actors", "precompute_batch_size",
-                        "precompute_rows_per_shard", "env_runner_restarts")
+                        "precompute_rows_per_shard", "env_runner_restarts", "population_size")
         _check(self.sample_timeout_s > 0, f"{path}.sample_timeout_s", self.sample_timeout_s, "a number of seconds > 0")
         _check_at_least(self, path, 0, "num_env_runners", "num_cpus_per_env_runner", "num_gpus_per_env_runner",
                         "num_learners", "num_gpus_per_learner", "precompute_gpus_per_actor",

@@ -56,6 +56,31 @@ def shards_dir(tmp_path_factory, teacher_dir, ray_session):
     return out / "shards"
 
 
+@pytest.fixture(scope="session")
+def trained_ppo(tmp_path_factory, teacher_dir, shards_dir, ray_session):
+    """One tiny `rlkd train` (2 PPO iterations of two 3-epoch episodes, stepped as one population of 2 students):
+    every test that only needs *a* trained policy (resume, apply, evaluate, export) reads its `checkpoint`
+    instead of training its own."""
+    from rlkd.cli import main
+
+    out = tmp_path_factory.mktemp("train")
+    assert main(args_for("train", out, teacher_dir, shards_dir, *POPULATION_OF_TWO)) == 0
+    return out
+
+
+POPULATION_OF_TWO = ["resources.num_envs_per_env_runner=2"]  # the env runner's 2 sub-envs: one CurriculumVectorEnv
+TINY_PPO = ["distill.epochs=3", "ppo.iterations=2", "ppo.episodes_per_batch=2", "ppo.minibatch_size=6",
+            "ppo.num_epochs=2", "ppo.hidden=[16]", "resources.num_env_runners=0"]
+
+
+def args_for(command, out, teacher_dir, shards_dir, *extra):
+    """`rlkd COMMAND --out OUT` on the session's teacher and shards with TINY_PPO, then `extra` overrides."""
+    args = [command, "--out", str(out)]
+    for o in run_overrides(teacher_dir, shards_dir) + TINY_PPO + list(extra):
+        args += ["--set", o]
+    return args
+
+
 def run_overrides(teacher_dir, shards_dir=None):
     """Config overrides that point a run at the session's teacher (and shards)."""
     extra = [f"teacher.checkpoint={teacher_dir / 'teacher.safetensors'}"]

@@ -108,3 +108,46 @@ def test_ppo_survives_losing_its_worker_node(teacher_dir, shards_dir):
     out = __import__("json").loads(res.stdout.strip().splitlines()[-1])
     assert out["iterations"] == 3, out  # every iteration ran, through the loss of the node
     print(out)
+
+
+GRID_ON_TWO_NODES = """
+import json, sys, ray, torch
+from ray.cluster_utils import Cluster
+from rlkd.config import load_config
+from rlkd.curriculum.policies import FixedSchedule
+from rlkd.env.episode import PolicyRun
+from rlkd.reports.grid import run_grid
+
+torch.set_num_threads(1)  # as in a Ray worker with one CPU, so both places compute alike
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+worker = cluster.add_node(num_cpus=1)
+overrides = json.loads(sys.argv[1])
+local_cfg = load_config(None, overrides)
+cluster_cfg = load_config(None, overrides + [f"resources.ray_address={cluster.address}"])
+runs = [PolicyRun(local_cfg, FixedSchedule(name, sampler), seed)
+        for name, sampler in (("kd", "full"), ("pacing", "pacing")) for seed in (0, 1)]
+local, _ = run_grid(local_cfg, runs, "local")
+spread, populations = run_grid(cluster_cfg, runs, "cluster")
+print(json.dumps({"nodes": sorted({p["node"] for p in populations}), "worker": worker.node_id,
+                  "head": cluster.head_node.node_id, "lanes": [p["lanes"] for p in populations],
+                  "local": [[r["val_acc_last_epoch"], r["test_acc_last_epoch"], r["samples_seen"]] for r in local],
+                  "spread": [[r["val_acc_last_epoch"], r["test_acc_last_epoch"], r["samples_seen"]] for r in spread]}))
+ray.shutdown()
+cluster.shutdown()
+"""
+
+
+def test_evaluation_grid_spreads_populations_over_a_two_node_cluster(teacher_dir, shards_dir):
+    from tests.conftest import run_overrides
+
+    overrides = run_overrides(teacher_dir, shards_dir) + ["distill.epochs=3", "resources.population_size=2",
+                                                          "resources.num_cpus_per_env_runner=1"]
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "RAY_TMPDIR": tempfile.mkdtemp(prefix="rg", dir="/tmp")}
+    res = subprocess.run([sys.executable, "-c", GRID_ON_TWO_NODES, __import__("json").dumps(overrides)], env=env,
+                         cwd=ROOT, capture_output=True, text=True, timeout=600, start_new_session=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = __import__("json").loads(res.stdout.strip().splitlines()[-1])
+    # two populations of two runs, one CPU each: one on each node, at the same time
+    assert out["lanes"] == [2, 2] and out["nodes"] == sorted([out["head"], out["worker"]]), out
+    assert out["spread"] == out["local"], out  # the same runs as in this process, in the same order

@@ -163,21 +163,21 @@ def test_at_the_full_budget_the_window_controls_are_not_repeated():
 
 
 # ------------------------------------------------------------------ `rlkd evaluate` end to end
-TINY_PPO = ["ppo.iterations=1", "ppo.episodes_per_batch=1", "ppo.minibatch_size=2", "ppo.num_epochs=1",
-            "ppo.hidden=[8]", "resources.num_env_runners=0"]
-
-
-def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir, ray_session):
+def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir, trained_ppo):
+    """The session's tiny policy under a budget: every control, the paired CI table, the plots."""
     base = []
     for o in run_overrides(teacher_dir, shards_dir) + ["distill.epochs=2", "env.budget=0.5"]:
         base += ["--set", o]
-    train = tmp_path / "train"
-    assert main(["train", "--out", str(train), *base, *sum((["--set", o] for o in TINY_PPO), [])]) == 0
     ev = tmp_path / "eval"
-    assert main(["evaluate", "--out", str(ev), *base, "--checkpoint", str(train / "checkpoint"), "--seeds", "2"]) == 0
+    checkpoint = str(trained_ppo / "checkpoint")
+    assert main(["evaluate", "--out", str(ev), *base, "--checkpoint", checkpoint, "--seeds", "2"]) == 0
     report = (ev / "report.md").read_text()
     metrics = json.loads((ev / "metrics.json").read_text())
     assert "95% t confidence interval" in report and "**Test**" in report and "last epoch" in report
+    for name in ("policy", "labels", "kd (all data)", "random (policy's sizes)", "pacing", "anti",
+                 "growing random (pacing sizes)", "open-loop replay (policy's mean action)"):
+        assert f"| {name} |" in report
+    assert (ev / "difficulty.png").is_file() and (ev / "val_acc.png").is_file()
     versus = metrics["policy_minus_control"]
     expected = {"random (policy's sizes)", "open-loop replay (policy's mean action)",
                 *(name for name, _, _ in baseline_policies(0.5))}

@@ -10,7 +10,6 @@ from rlkd.commands import COMMANDS, execute
 from rlkd.config import DistillConfig, config_to_dict, load_config
 from rlkd.curriculum.policies import baseline_policies
 from rlkd.curriculum.policy_net import PolicySpec, build_network, save_policy
-from rlkd.data import load_data
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.losses import HintonKD, MultiTeacherKD, Targets
 from rlkd.env.curriculum_env import CurriculumEnv
@@ -44,8 +43,9 @@ def two_teacher_shards(tmp_path_factory, teacher_dir, weak_teacher_dir, ray_sess
 
 
 def one_hot_rows(controls):
-    return {name: policy.act(None, 0, 1).teacher_weights for name, _, policy in controls
-            if policy.act(None, 0, 1).teacher_weights is not None}
+    """The controls that fix teacher weights, with the weights their first epoch gets."""
+    weights = {name: policy.act(None, 0, 1).teacher_weights for name, _, policy in controls}
+    return {name: w for name, w in weights.items() if w is not None}
 
 
 # ------------------------------------------------------------------ the control list
@@ -54,13 +54,17 @@ def test_two_teachers_get_equal_weights_and_one_control_per_teacher():
     assert one_hot_rows(full) == {"kd (all data), teacher 0 only: strong.safetensors": (1.0, 0.0),
                                   "kd (all data), teacher 1 only: weak.safetensors": (0.0, 1.0)}
     names = {name: overrides for name, overrides, _ in full}
-    # the kd reference is the loss's default, equal weights: renamed, not repeated
-    assert names["kd (all data), equal teacher weights"] == ["env.budget=1.0"] and "kd (all data)" not in names
+    # equal weights is the loss's default, so the kd rows are that control already: not repeated
+    assert names["kd (all data)"] == ["env.budget=1.0"]
     assert names["kd (all data), teacher 1 only: weak.safetensors"] == []  # at the policy's budget
-    half = [name for name, _, _ in baseline_policies(0.5, "multi_teacher", ["a", "b", "c"])]
-    assert {"kd (all data, policy's budget), equal teacher weights",
-            "kd (all data, policy's budget), teacher 2 only: c"} <= set(half)
-    assert len(one_hot_rows(baseline_policies(0.5, "multi_teacher", ["a", "b", "c"]))) == 3
+    assert [n for n in names if n.startswith("kd")] == [
+        "kd (all data)", "kd (all data), teacher 0 only: strong.safetensors",
+        "kd (all data), teacher 1 only: weak.safetensors"]
+    half = baseline_policies(0.5, "multi_teacher", ["a", "b", "c"])
+    assert one_hot_rows(half) == {"kd (all data, policy's budget), teacher 0 only: a": (1.0, 0.0, 0.0),
+                                  "kd (all data, policy's budget), teacher 1 only: b": (0.0, 1.0, 0.0),
+                                  "kd (all data, policy's budget), teacher 2 only: c": (0.0, 0.0, 1.0)}
+    assert {"kd (all data)", "kd (all data, policy's budget)"} <= {name for name, _, _ in half}
 
 
 @pytest.mark.parametrize("mode, teachers", [("kd", ["a", "b"]), ("multi_teacher", ["a"]), ("multi_teacher", [])])
@@ -98,6 +102,24 @@ def test_teacher_1_only_is_hinton_kd_from_teacher_1_alone():
     assert torch.allclose(multi[1], hinton[1], atol=1e-6)
     teacher_0 = HintonKD(cfg)(student, Targets(labels, teacher_logits[:1], teacher_probs[:1], temperature))
     assert abs(teacher_0.item() - by_hand.item()) > 1e-3  # the weights pick the teacher
+
+
+def test_the_kd_rows_are_the_equal_weights_control():
+    """A FixedSchedule without teacher weights leaves them to MultiTeacherKD, whose default is the plain average."""
+    torch.manual_seed(2)
+    batch, classes, temperature = 4, 3, 2.0
+    cfg = DistillConfig(mode="multi_teacher", alpha=0.2)
+    labels, student = torch.randint(classes, (batch,)), torch.randn(batch, classes)
+    teacher_logits = torch.randn(2, batch, classes) * 2
+    teacher_probs = torch.softmax(teacher_logits / temperature, dim=2)
+    kd = {name: policy for name, _, policy in baseline_policies(1.0, "multi_teacher", ["t0", "t1"])}
+    unset = kd["kd (all data)"].act(None, 0, 1).teacher_weights
+    assert unset is None
+    default = MultiTeacherKD(cfg)(student, Targets(labels, teacher_logits, teacher_probs, temperature,
+                                                   teacher_weights=unset))
+    halves = MultiTeacherKD(cfg)(student, Targets(labels, teacher_logits, teacher_probs, temperature,
+                                                  teacher_weights=torch.full((batch, 2), 0.5)))
+    assert default.item() == pytest.approx(halves.item(), rel=1e-6)
 
 
 # ------------------------------------------------------------------ a tiny two-teacher setting, end to end
@@ -148,12 +170,11 @@ def test_evaluate_lists_equal_weights_and_each_teacher_alone(tmp_path, teacher_d
               f"{read_metadata(teacher_dir / 'teacher.safetensors')['val_acc']:.1f}%": [1.0, 0.0],
               f"kd (all data), teacher 1 only: {weak_teacher_dir.name}/teacher.safetensors, val acc {weak_acc:.1f}%":
                   [0.0, 1.0]}
-    assert {"policy", "kd (all data), equal teacher weights", *single} <= set(metrics)
-    assert "kd (all data)" not in metrics
+    assert {"policy", "kd (all data)", *single} <= set(metrics)
     for name, weights in single.items():
         assert all(row["action"]["teacher_weights"] == weights for run in metrics[name] for row in run["trajectory"])
     assert all(row["action"]["teacher_weights"] is None
-               for run in metrics["kd (all data), equal teacher weights"] for row in run["trajectory"])
+               for run in metrics["kd (all data)"] for row in run["trajectory"])  # equal weights: the loss's
     assert all(len(row["action"]["teacher_weights"]) == 2 for run in metrics["policy"] for row in run["trajectory"])
     report = (out / "report.md").read_text()
     assert all(f"| {name} | " in report for name in single)

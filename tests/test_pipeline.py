@@ -5,6 +5,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.test_errors import load_launch
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["teacher.epochs=3", "teacher.cross_fit=2", "distill.epochs=2", "ppo.iterations=1", "ppo.episodes_per_batch=1",
         "ppo.hidden=[8]", "ppo.num_epochs=1", "resources.num_env_runners=0", "env.eval_seeds=2",
@@ -51,8 +53,11 @@ def test_full_pipeline_then_resume_skips_everything(tmp_path):
     assert "tune/checkpoint" in (work / "evaluate" / "config.yaml").read_text()
 
 
-def test_launch_bad_stage_and_bad_key(tmp_path):
-    bad = launch("--workdir", str(tmp_path), "--stage", "nope")
-    assert bad.returncode == 2 and "--stage 'nope'" in bad.stderr
-    typo = launch("--workdir", str(tmp_path), "--set", "techer.epochs=1")
-    assert typo.returncode == 2 and "techer" in typo.stderr and "teacher" in typo.stderr
+def test_launch_bad_stage_and_bad_key(tmp_path, capsys):
+    """In this process: both fail before any stage starts (the subprocess launches above check the exit status)."""
+    launch_main = load_launch().main
+    assert launch_main(["--workdir", str(tmp_path), "--stage", "nope"]) == 2
+    assert "--stage 'nope'" in capsys.readouterr().err
+    assert launch_main(["--workdir", str(tmp_path), "--set", "techer.epochs=1"]) == 2
+    err = capsys.readouterr().err
+    assert "techer" in err and "teacher" in err

@@ -13,7 +13,7 @@ from rlkd.curriculum.policies import load_policy
 from rlkd.env.curriculum_env import OBS_KEYS
 from rlkd.errors import CheckpointError
 from tests.conftest import FRACTION_ONLY
-from tests.test_rl import args_for
+from tests.conftest import args_for
 
 ACTION_KINDS = {"continuous": [], "discrete": FRACTION_ONLY + ["env.action=discrete", "env.control_fraction=false"]}
 
@@ -52,7 +52,10 @@ print(json.dumps({"actions": actions, "difficulties": difficulties}))
 
 @pytest.fixture(scope="module", params=sorted(ACTION_KINDS))
 def checkpoint(request, tmp_path_factory, teacher_dir, shards_dir, ray_session):
-    """One PPO iteration on the tiny digits setup of test_rl.py; returns the final checkpoint folder."""
+    """The final checkpoint folder of a tiny digits PPO run: the session's `trained_ppo` for the continuous
+    action (the default), one PPO iteration of its own for the others."""
+    if not ACTION_KINDS[request.param]:
+        return (request.getfixturevalue("trained_ppo") / "checkpoint").resolve()
     out = tmp_path_factory.mktemp(f"train_{request.param}")
     assert main(args_for("train", out, teacher_dir, shards_dir, "ppo.iterations=1", *ACTION_KINDS[request.param])) == 0
     return (out / "checkpoint").resolve()

@@ -184,19 +184,29 @@ def test_missing_row_is_refused(shards_dir, tmp_path):
         load_shards(bad)
 
 
-def test_rerun_is_a_noop_unless_forced(shards_dir, teacher_dir):
+def test_rerun_is_a_noop_unless_forced_and_forced_shards_reach_the_env(shards_dir, teacher_dir):
+    from rlkd.data.shards import read_manifest
+    from rlkd.env.curriculum_env import shared_inputs
+
     out = shards_dir.parent
     before = (shards_dir / "manifest.json").read_text()
     _, metrics = precompute(out, teacher_dir)
     assert metrics.get("up_to_date") is True
     assert (shards_dir / "manifest.json").read_text() == before
+    cfg = load_config(None, run_overrides(teacher_dir, shards_dir))
+    _, first = shared_inputs(cfg)
+    assert shared_inputs(cfg)[1] is first
     _, forced = precompute(out, teacher_dir, force=True)
     assert "up_to_date" not in forced and (shards_dir / "manifest.json").read_text() != before
+    _, fresh = shared_inputs(cfg)  # the env's per-process inputs follow the new shards, not the stale ones
+    assert fresh is not first and fresh.manifest == read_manifest(shards_dir)
+    assert fresh.manifest["created"] != first.manifest["created"]
 
 
 def test_topk_and_several_teachers(teacher_dir, tmp_path, ray_session):
     second = tmp_path / "t2"
-    execute(COMMANDS["teacher"], load_config(None, ["teacher.epochs=3", "teacher.seed=7"]), second)
+    second_teacher = load_config(None, ["teacher.epochs=3", "teacher.cross_fit=2", "teacher.seed=7"])
+    execute(COMMANDS["teacher"], second_teacher, second)
     cfg, _ = precompute(tmp_path / "pre", teacher_dir, "teacher.topk=3",
                         f"teacher.additional=[{second / 'teacher.safetensors'}]")
     shards = load_shards(tmp_path / "pre" / "shards")

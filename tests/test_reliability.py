@@ -47,7 +47,7 @@ def test_rlkd_train_listens_on_loopback_only_in_a_clean_environment(tmp_path, te
     env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
     env.update(RAY_TMPDIR=tempfile.mkdtemp(prefix="rl", dir="/tmp"), HOME=str(tmp_path), RAY_ADDRESS="127.0.0.1:9")
     args = [sys.executable, "-m", "rlkd.cli", "train", "--out", str(tmp_path / "train"),
-            *sets(run_overrides(teacher_dir, shards_dir) + TRAIN + ["ppo.iterations=3", "resources.num_env_runners=1"])]
+            *sets(run_overrides(teacher_dir, shards_dir) + TRAIN + ["ppo.iterations=1", "resources.num_env_runners=1"])]
     proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     root, seen = psutil.Process(proc.pid), set()
     while proc.poll() is None:
@@ -64,10 +64,10 @@ def test_rlkd_train_listens_on_loopback_only_in_a_clean_environment(tmp_path, te
 
 def test_killed_train_and_tune_stages_resume_when_launch_runs_again(tmp_path):
     """kill -9 in the middle of `train`, then of `tune`; the same launch.py command finishes each, iterations intact."""
-    work, n = tmp_path / "work", 12
+    work, n = tmp_path / "work", 40  # tiny iterations take ~0.1 s: enough of them that each kill lands mid-run
     base = sets(TINY + ["ppo.checkpoint_every=1", "tune.keep_checkpoints=20", "tune.max_concurrent_trials=1",
                         "tune.param_space={ppo.lr: {grid: [0.0001, 0.001]}}"])
-    train, tune = ["--set", "ppo.iterations=40"], ["--tune", "--set", f"ppo.iterations={n}"]
+    train, tune = ["--set", f"ppo.iterations={n}"], ["--tune", "--set", f"ppo.iterations={n}"]
 
     def kill_when(extra: list[str], ready, settle: float = 0.0) -> None:
         cmd = [sys.executable, str(ROOT / "scripts" / "launch.py"), "--workdir", str(work), *base, *extra]
@@ -88,7 +88,7 @@ def test_killed_train_and_tune_stages_resume_when_launch_runs_again(tmp_path):
     assert "[teacher] up to date" in again.stdout and "[precompute] up to date" in again.stdout
     assert "train: resumed from" in again.stdout
     history = json.loads((work / "train" / "metrics.json").read_text())["history"]
-    assert history[0]["iteration"] >= 4 and history[-1]["iteration"] == 40  # continued, not restarted at 1
+    assert history[0]["iteration"] >= 4 and history[-1]["iteration"] == n  # continued, not restarted at 1
 
     tune_exp = work / "tune" / "ray_results"
     # past Tune's 1 s experiment-state snapshot, as a user's kill would be
@@ -155,8 +155,35 @@ def test_failing_streak_counts_only_iterations_without_samples_and_with_runners_
     assert failing_streak(2, steps_sampled=0, runners_in_trouble=False) == 0  # slow env, runners healthy
 
 
-@pytest.mark.parametrize("address", ["host:abc", "host:", ":6379", "host:70000"])
-def test_malformed_cluster_address_is_a_clear_error(tmp_path, address):
-    done = launch("--workdir", str(tmp_path), "--cluster", "--address", address)
-    assert done.returncode == 2, done.stderr[-2000:]
-    assert f"Ray address {address!r} is not HOST:PORT" in done.stderr and "Traceback" not in done.stderr
+MALFORMED_ADDRESSES = ["host:abc", "host:", ":6379", "host:70000"]
+
+# launch.py's main once per address, in one fresh process: {address: [exit status, stderr]}
+LAUNCH_EACH_ADDRESS = """
+import contextlib, io, json, runpy, sys
+
+launch_main = runpy.run_path(sys.argv[3])["main"]
+done = {}
+for address in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = launch_main(["--workdir", sys.argv[2], "--cluster", "--address", address])
+    done[address] = [status, err.getvalue()]
+print(json.dumps(done))
+"""
+
+
+@pytest.fixture(scope="module")
+def malformed_launches(tmp_path_factory):
+    """Not in this process: with the session's Ray up, `ensure_ray` returns before it reads the address."""
+    res = subprocess.run([sys.executable, "-c", LAUNCH_EACH_ADDRESS, json.dumps(MALFORMED_ADDRESSES),
+                          str(tmp_path_factory.mktemp("malformed")), str(ROOT / "scripts" / "launch.py")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]  # nothing escaped main: no traceback, no other exit
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("address", MALFORMED_ADDRESSES)
+def test_malformed_cluster_address_is_a_clear_error(malformed_launches, address):
+    status, err = malformed_launches[address]
+    assert status == 2, err[-2000:]
+    assert f"Ray address {address!r} is not HOST:PORT" in err and "Traceback" not in err

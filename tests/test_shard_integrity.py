@@ -1,4 +1,5 @@
-"""Shard integrity on the main path: sha256 once per process, manifest keys, safe replacement, fresh env inputs."""
+"""Shard integrity on the main path: sha256 once per process, manifest keys, safe replacement (fresh env inputs
+after a forced precompute: test_precompute.py)."""
 
 import json
 import os
@@ -9,11 +10,9 @@ from pathlib import Path
 import pytest
 
 import rlkd.data.shards as shards_module
-from rlkd.commands import COMMANDS, execute
 from rlkd.config import load_config
 from rlkd.data.shards import MANIFEST, load_shards, read_manifest
 from rlkd.distill.inputs import load_run_inputs
-from rlkd.env.curriculum_env import shared_inputs
 from rlkd.errors import DataError
 from rlkd.precompute.run import _finish
 from tests.conftest import run_overrides
@@ -169,15 +168,3 @@ def test_failed_replacement_puts_the_old_shards_back(shards_dir, tmp_path, monke
         _finish(tmp, final, base)
     assert (final / MANIFEST).read_text() == old and sorted(p.name for p in final.iterdir()) == old_files
     assert asides(tmp_path) == []
-
-
-def test_shared_inputs_are_fresh_after_forced_precompute(shards_dir, teacher_dir, tmp_path):
-    out = tmp_path / "pre"
-    folder = copy_shards(shards_dir, out / "shards")
-    cfg = load_config(None, run_overrides(teacher_dir, folder))
-    data, first = shared_inputs(cfg)
-    assert shared_inputs(cfg)[1] is first
-    execute(COMMANDS["precompute"], cfg, out, force=True)
-    _, fresh = shared_inputs(cfg)
-    assert fresh is not first and fresh.manifest == read_manifest(folder)
-    assert fresh.manifest["created"] != first.manifest["created"]

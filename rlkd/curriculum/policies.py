@@ -161,25 +161,24 @@ def baseline_policies(budget: float, mode: str = "kd",
 
     `teachers` names the run's teachers in order (teacher 0 = teacher.checkpoint, then teacher.additional).
     With more than one under the multi_teacher loss, a policy that chooses teacher weights has two claims to
-    meet (MTKD-RL's): beat equal weights, which is what the kd rows already are there (the loss's default),
-    and beat each teacher alone, which gets one row per teacher: all its weight on that teacher through the
-    same loss, on all data at the policy's budget.
+    meet (MTKD-RL's): beat equal weights, which is what the kd rows already are there (the loss's default
+    weighting, so they keep their names: "kd (all data)" is the reference the report's text and cost line
+    name), and beat each teacher alone, which gets one row per teacher: all its weight on that teacher
+    through the same loss, on all data at the policy's budget.
     """
-    several = mode == "multi_teacher" and len(teachers) > 1
-    equal = ", equal teacher weights" if several else ""
     controls: list[tuple[list[str], CurriculumPolicy]] = [
-        (["env.budget=1.0"], FixedSchedule(f"kd (all data){equal}", "full")),
+        (["env.budget=1.0"], FixedSchedule("kd (all data)", "full")),
         (["distill.mode=labels"], FixedSchedule("labels", "full")),
         ([], FixedSchedule("pacing", "pacing")),
         ([], FixedSchedule("growing random (pacing sizes)", "pacing_random")),
         ([], FixedSchedule("anti", "anti")),
     ]
     if budget < 1.0:
-        controls.append(([], FixedSchedule(f"kd (all data, policy's budget){equal}", "full")))
+        controls.append(([], FixedSchedule("kd (all data, policy's budget)", "full")))
         controls += [([], FixedSchedule(f"window d={d} (fraction=budget)", "adaptive", d, budget))
                      for d in (0.1, 0.5, 0.9)]
         controls.append(([], FixedSchedule("hard mining (fraction=budget)", "hard_mining", 0.5, budget)))
-    if several:
+    if mode == "multi_teacher" and len(teachers) > 1:
         scope = "all data" if budget >= 1.0 else "all data, policy's budget"
         controls += [([], FixedSchedule(f"kd ({scope}), teacher {t} only: {label}", "full",
                                         teacher_weights=tuple(float(u == t) for u in range(len(teachers)))))

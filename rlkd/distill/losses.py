@@ -4,6 +4,11 @@ Every loss sees the same `Targets`: teacher probabilities at the run's
 temperature are computed once per epoch by the run (the teacher is fixed), so a
 KD step adds only a soft-target cross-entropy to a label-only step. Adding a
 loss means one class here plus one registry entry.
+
+A population of students (rlkd.distill.population) calls a loss once for several students' equal
+batches stacked as rows (`Targets.lanes`); the loss then returns one mean per student, so that
+summing them gives each student the gradient of its own mean. With one student (lanes = 1)
+every loss computes what it always has.
 """
 
 from __future__ import annotations
@@ -29,14 +34,28 @@ class Targets:
     epoch: int = 0  # 0-based, for warm-ups
     teacher_weights: Optional[torch.Tensor] = None  # (B, T) per-sample weights over teachers
     alpha: Optional[float] = None  # this epoch's label weight (a curriculum action); None: distill.alpha
+    lanes: int = 1  # the rows are this many students' equal batches: the loss returns one mean per student
 
     def label_weight(self, configured: float) -> float:
         return configured if self.alpha is None else self.alpha
 
 
-def soft_cross_entropy(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+def lane_mean(per_row: torch.Tensor, lanes: int) -> torch.Tensor:
+    """The mean over the rows (a scalar) for one student; for `lanes` students, one mean per equal block."""
+    return per_row.mean() if lanes == 1 else per_row.view(lanes, -1).mean(1)
+
+
+def lane_cross_entropy(logits: torch.Tensor, target: torch.Tensor, lanes: int = 1) -> torch.Tensor:
+    """F.cross_entropy's mean exactly as a single run computes it, or one mean per student (lane_mean)."""
+    if lanes == 1:
+        return F.cross_entropy(logits, target)
+    return lane_mean(F.cross_entropy(logits, target, reduction="none"), lanes)
+
+
+def soft_cross_entropy(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float,
+                       lanes: int = 1) -> torch.Tensor:
     """T^2 * CE(p_t, softmax(s / T)): Hinton's KL up to the teacher entropy, which has no gradient."""
-    return temperature ** 2 * F.cross_entropy(student_logits / temperature, teacher_probs)
+    return temperature ** 2 * lane_cross_entropy(student_logits / temperature, teacher_probs, lanes)
 
 
 class _HintonKDFunction(torch.autograd.Function):
@@ -45,17 +64,22 @@ class _HintonKDFunction(torch.autograd.Function):
     The gradient is closed-form, (alpha (softmax(s) - onehot(y)) + (1 - alpha) T (softmax(s / T) - p_t)) / B,
     so a KD step adds a handful of ops instead of a dozen graph nodes: on a tiny student the per-op
     overhead, not the arithmetic, is what makes naive KD cost 1.3-1.4x a label-only step.
+    With `lanes` students' batches as rows it returns one loss per student (`Targets.lanes`).
     """
 
     @staticmethod
-    def forward(ctx, student_logits, labels, teacher_probs, temperature: float, alpha: float):
-        batch = student_logits.shape[0]
+    def forward(ctx, student_logits, labels, teacher_probs, temperature: float, alpha: float, lanes: int = 1):
+        batch = student_logits.shape[0] // lanes
         log_p = torch.log_softmax(student_logits, dim=1)
         log_q = torch.log_softmax(student_logits * (1.0 / temperature), dim=1)
-        hard = F.nll_loss(log_p, labels, reduction="sum")
-        soft = torch.dot(teacher_probs.reshape(-1), log_q.reshape(-1))
+        if lanes == 1:
+            hard = F.nll_loss(log_p, labels, reduction="sum")
+            soft = torch.dot(teacher_probs.reshape(-1), log_q.reshape(-1))
+        else:  # one sum per student
+            hard = F.nll_loss(log_p, labels, reduction="none").view(lanes, -1).sum(1)
+            soft = (teacher_probs * log_q).view(lanes, -1).sum(1)
         ctx.save_for_backward(log_p, log_q, labels, teacher_probs)
-        ctx.temperature, ctx.alpha = temperature, alpha
+        ctx.temperature, ctx.alpha, ctx.lanes = temperature, alpha, lanes
         return torch.sub(hard, soft, alpha=(1 - alpha) * temperature ** 2 / alpha).mul_(alpha / batch) if alpha > 0 \
             else soft.mul(-(temperature ** 2) / batch)
 
@@ -67,7 +91,9 @@ class _HintonKDFunction(torch.autograd.Function):
         if a > 0:
             grad.add_(log_p.exp_(), alpha=a)
             grad[torch.arange(len(labels)), labels] -= a
-        return grad.mul_(grad_out / log_p.shape[0]), None, None, None, None
+        batch = log_p.shape[0] // ctx.lanes
+        grad.view(ctx.lanes, batch, -1).mul_((grad_out / batch).view(-1, 1, 1))  # each student's rows: its 1/B
+        return grad, None, None, None, None, None
 
 
 class LabelLoss(nn.Module):
@@ -79,7 +105,7 @@ class LabelLoss(nn.Module):
         super().__init__()
 
     def forward(self, student_logits: torch.Tensor, t: Targets) -> torch.Tensor:
-        return F.cross_entropy(student_logits, t.labels)
+        return lane_cross_entropy(student_logits, t.labels, t.lanes)
 
 
 class HintonKD(nn.Module):
@@ -93,7 +119,7 @@ class HintonKD(nn.Module):
 
     def forward(self, student_logits: torch.Tensor, t: Targets) -> torch.Tensor:
         return _HintonKDFunction.apply(student_logits, t.labels, t.teacher_probs[0], t.temperature,
-                                       t.label_weight(self.alpha))
+                                       t.label_weight(self.alpha), t.lanes)
 
 
 class DecoupledKD(nn.Module):
@@ -117,12 +143,13 @@ class DecoupledKD(nn.Module):
         p_t = t.teacher_probs[0]
         b_s = torch.stack([(p_s * gt).sum(1), (p_s * ~gt).sum(1)], dim=1).clamp_min(1e-12)
         b_t = torch.stack([(p_t * gt).sum(1), (p_t * ~gt).sum(1)], dim=1).clamp_min(1e-12)
-        tckd = (b_t * (b_t.log() - b_s.log())).sum(1).mean() * temp ** 2
+        tckd = lane_mean((b_t * (b_t.log() - b_s.log())).sum(1), t.lanes) * temp ** 2
         masked_s = F.log_softmax(student_logits / temp - 1000.0 * gt, dim=1)
         masked_t = F.softmax(t.teacher_logits[0] / temp - 1000.0 * gt, dim=1)
-        nckd = (masked_t * (masked_t.clamp_min(1e-12).log() - masked_s)).sum(1).mean() * temp ** 2
+        nckd = lane_mean((masked_t * (masked_t.clamp_min(1e-12).log() - masked_s)).sum(1), t.lanes) * temp ** 2
         ramp = min((t.epoch + 1) / self.warmup, 1.0) if self.warmup > 0 else 1.0
-        return self.ce_weight * F.cross_entropy(student_logits, t.labels) + ramp * (self.alpha * tckd + self.beta * nckd)
+        return (self.ce_weight * lane_cross_entropy(student_logits, t.labels, t.lanes)
+                + ramp * (self.alpha * tckd + self.beta * nckd))
 
 
 def equal_weights(teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -148,9 +175,9 @@ class MultiTeacherKD(nn.Module):
     def forward(self, student_logits: torch.Tensor, t: Targets) -> torch.Tensor:
         weights = t.teacher_weights if t.teacher_weights is not None else self.weight_fn(t.teacher_logits, t.labels)
         mixed = torch.einsum("bt,tbc->bc", weights, t.teacher_probs)  # CE is linear in the target
-        kd = soft_cross_entropy(student_logits, mixed, t.temperature)
+        kd = soft_cross_entropy(student_logits, mixed, t.temperature, t.lanes)
         alpha = t.label_weight(self.alpha)
-        return alpha * F.cross_entropy(student_logits, t.labels) + (1 - alpha) * kd
+        return alpha * lane_cross_entropy(student_logits, t.labels, t.lanes) + (1 - alpha) * kd
 
 
 LOSSES: dict[str, type[nn.Module]] = {

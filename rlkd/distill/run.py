@@ -3,6 +3,10 @@
 Everything an epoch touches lives in tensors on the run's device (images,
 labels, stored views, teacher logits), so an epoch is index arithmetic plus the
 student's own forward and backward passes: no DataLoader, no teacher forward.
+
+An epoch is planned (`plan_epoch`: the action's subset, order and views), stepped, then closed and
+recorded (`close_epoch`, `record_epoch`); `StudentPopulation` drives the same steps for many runs
+at once, on one shared `RunData`.
 """
 
 from __future__ import annotations
@@ -55,13 +59,14 @@ class EpochStats:
     subset_d_label_mean: float  # D_label of the samples trained on: low when the subset avoids wrong labels
 
 
-class DistillationRun:
-    def __init__(self, cfg: Config, shards: TeacherShards, seed: int, data: DatasetSplits):
-        self.cfg, self.seed = cfg, seed
-        self.device = resolve_device(cfg.resources.device)
+class RunData:
+    """What a run reads and never writes, on the run's device: the lanes of a StudentPopulation share one."""
+
+    def __init__(self, cfg: Config, shards: TeacherShards, data: DatasetSplits):
+        self.device = dev = resolve_device(cfg.resources.device)
         _check_inputs(shards, data)
-        dev = self.device
         tr = shards.splits["train"]
+        self.num_classes, self.in_chans, self.image_size = shards.num_classes, data.in_chans, data.image_size
         self.images = data.train.images.to(dev)
         self.labels = data.train.labels.to(dev)
         self.views = tr.views.to(dev)  # (N, V, 5)
@@ -71,19 +76,93 @@ class DistillationRun:
         q = torch.quantile(self.d_label.double(), torch.tensor([0.5, 0.9], dtype=torch.float64, device=dev))
         self.d_label_quantiles = {"d_label_q50": q[0].item(), "d_label_q90": q[1].item()}
         self.eval_sets = {s: (data.split(s).images.to(dev), data.split(s).labels.to(dev)) for s in ("val", "test")}
-        self.rendered = self._prerender()
+        self.rendered = self._prerender(cfg.distill.prerender_mb)
+
+    @property
+    def num_views(self) -> int:
+        return self.views.shape[1]
+
+    def _prerender(self, prerender_mb: int) -> Optional[torch.Tensor]:
+        """All stored views rendered once, when they fit in `distill.prerender_mb`; else per batch."""
+        n, v = self.views.shape[:2]
+        if v == 1 and bool((self.views[:, 0, 2] == self.images.shape[2]).all()):
+            return self.images[:, None]  # identity only: the images themselves, no copy
+        if n * v * self.images[0].numel() > prerender_mb * 2 ** 20:
+            return None
+        return torch.stack([render_view(self.images, self.views[:, k]) for k in range(v)], dim=1)
+
+    def batch_images(self, idx: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+        """The images of samples `idx` in stored views `view` (index tensors of any one shape)."""
+        if self.rendered is not None:
+            return self.rendered[idx, view]
+        flat = render_view(self.images[idx.reshape(-1)], self.views[idx.reshape(-1), view.reshape(-1)])
+        return flat.view(*idx.shape, *flat.shape[1:])
+
+    def eval_set(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images, labels) of val or test."""
+        if split not in self.eval_sets:
+            raise ValueError(f"evaluate takes 'val' or 'test', got {split!r}")
+        return self.eval_sets[split]
+
+    @property
+    def identity_images(self) -> torch.Tensor:
+        """Every training image in its identity view: the input of the full pass that refreshes D_kl."""
+        return self.rendered[:, 0] if self.rendered is not None else self.images
+
+
+@dataclass
+class EpochPlan:
+    """One epoch of one run, fixed before its first step: the action's settings, samples, views and batches."""
+
+    action: SamplerAction
+    temperature: float
+    label_weight: float  # the loss's label weight this epoch (Targets.alpha)
+    d_sample: torch.Tensor  # D_sample of every training sample before the epoch
+    order: torch.Tensor  # the samples trained on, in training order
+    views: torch.Tensor  # the stored view each of them replays
+    teacher_weights: Optional[torch.Tensor]  # (T,) weights over teachers, or None
+    bounds: list[int]  # batch start offsets, then len(order)
+
+    @property
+    def num_batches(self) -> int:
+        return len(self.bounds) - 1
+
+    def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(samples, views) of batch i."""
+        return self.order[self.bounds[i]:self.bounds[i + 1]], self.views[self.bounds[i]:self.bounds[i + 1]]
+
+
+class DistillationRun:
+    def __init__(self, cfg: Config, shards: TeacherShards, seed: int, data: DatasetSplits):
+        self._start(cfg, seed, RunData(cfg, shards, data))
+
+    @classmethod
+    def on_data(cls, cfg: Config, seed: int, run_data: RunData) -> "DistillationRun":
+        """A run on tensors already loaded and shared with other runs (the lanes of a StudentPopulation)."""
+        run = cls.__new__(cls)
+        run._start(cfg, seed, run_data)
+        return run
+
+    def _start(self, cfg: Config, seed: int, run_data: RunData) -> None:
+        self.cfg, self.seed, self.run_data = cfg, seed, run_data
+        self.device = dev = run_data.device
+        self.images, self.labels, self.views = run_data.images, run_data.labels, run_data.views
+        self.teacher_logits, self.teacher_conf = run_data.teacher_logits, run_data.teacher_conf
+        self.teacher_entropy, self.d_label = run_data.teacher_entropy, run_data.d_label
+        self.d_label_quantiles, self.eval_sets = run_data.d_label_quantiles, run_data.eval_sets
+        self.rendered = run_data.rendered
         torch.manual_seed(seed)
         st = cfg.student
-        self.student = build_model(st.arch, shards.num_classes, data.in_chans, st.pretrained,
-                                   image_size=data.image_size, pretrained_file=st.pretrained_file,
+        self.student = build_model(st.arch, run_data.num_classes, run_data.in_chans, st.pretrained,
+                                   image_size=run_data.image_size, pretrained_file=st.pretrained_file,
                                    model_kwargs=st.model_kwargs, section="student").to(dev)
         self._cuda = dev.type == "cuda"
         if self._cuda and cfg.distill.channels_last:
             self.student = self.student.to(memory_format=torch.channels_last)
         width = self._logits(self.images[:2]).shape[1]
-        if width != shards.num_classes:
-            raise CheckpointError(f"student {st.arch} outputs {width} classes but the shards hold {shards.num_classes}; "
-                                  f"check student.model_kwargs")
+        if width != run_data.num_classes:
+            raise CheckpointError(f"student {st.arch} outputs {width} classes but the shards hold "
+                                  f"{run_data.num_classes}; check student.model_kwargs")
         d = cfg.distill
         params = self.student.parameters()
         # fused kernels: one op per step instead of several per parameter (per-op overhead rules small students)
@@ -122,26 +201,17 @@ class DistillationRun:
 
     @property
     def num_views(self) -> int:
-        return self.views.shape[1]
+        return self.run_data.num_views
 
-    def _prerender(self) -> Optional[torch.Tensor]:
-        """All stored views rendered once, when they fit in `distill.prerender_mb`; else per batch."""
-        n, v = self.views.shape[:2]
-        if v == 1 and bool((self.views[:, 0, 2] == self.images.shape[2]).all()):
-            return self.images[:, None]  # identity only: the images themselves, no copy
-        if n * v * self.images[0].numel() > self.cfg.distill.prerender_mb * 2 ** 20:
-            return None
-        return torch.stack([render_view(self.images, self.views[:, k]) for k in range(v)], dim=1)
-
-    def _batch_images(self, idx: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
-        if self.rendered is not None:
-            return self.rendered[idx, view]
-        return render_view(self.images[idx], self.views[idx, view])
+    @property
+    def amp(self) -> bool:
+        """bf16 autocast: on CUDA with distill.amp."""
+        return self._cuda and self.cfg.distill.amp
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._cuda and self.cfg.distill.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self._cuda and self.cfg.distill.amp):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
             return self.student(x).float()
 
     @torch.no_grad()
@@ -152,7 +222,7 @@ class DistillationRun:
         return out
 
     def _full_pass(self) -> torch.Tensor:
-        return self._logits(self.rendered[:, 0] if self.rendered is not None else self.images)
+        return self._logits(self.run_data.identity_images)
 
     def _teacher_probs(self, temperature: float) -> torch.Tensor:
         """softmax(teacher / T) for every stored row, recomputed only when T changes."""
@@ -194,10 +264,39 @@ class DistillationRun:
         `alpha` sets the label weight of the loss for this epoch only (kd / multi_teacher); `mix` the share
         of the subset taken from the sampler's window, the rest drawn uniformly within each class.
         """
+        start = time.perf_counter()
+        plan = self.plan_epoch(difficulty, fraction, temperature, teacher_weights, sampler, alpha, mix)
+        table = self.teacher_table(plan.temperature)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        for i in range(plan.num_batches):
+            b, v = plan.batch(i)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.step_lr(plan, i)
+            out = self._forward(self.run_data.batch_images(b, v))
+            w = None if plan.teacher_weights is None else plan.teacher_weights.expand(len(b), -1)
+            loss = self.loss_fn(out, batch_targets(table, self.labels[b], b * self.num_views + v, plan,
+                                                   self.epoch_index, w))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loss_sum += loss.detach() * len(b)
+            correct += (out.detach().argmax(1) == self.labels[b]).sum()
+            self.keep_train_logits(b, out)
+        mean_loss = self.close_epoch(plan, loss_sum)
+        if self.full_pass_due:
+            self.student_logits = self._full_pass()
+        return self.record_epoch(plan, mean_loss, correct.item(), self.evaluate("val")[0], time.perf_counter() - start)
+
+    # the steps of `epoch` that StudentPopulation drives for many runs at once
+    def plan_epoch(self, difficulty: Optional[float] = None, fraction: Optional[float] = None,
+                   temperature: Optional[float] = None, teacher_weights: Optional[torch.Tensor] = None,
+                   sampler: Optional[str] = None, alpha: Optional[float] = None,
+                   mix: Optional[float] = None) -> EpochPlan:
+        """The next epoch for this action (the arguments of `epoch`): draws its subset, order and views."""
         if self.finished:
             raise RlkdError(f"the run has finished: {self.epoch_index} of {self.epochs} epochs, "
                             f"{self.samples_seen} of {self.budget_samples} budget samples")
-        start = time.perf_counter()
         cur, dc = self.cfg.curriculum, self.cfg.distill
         action = SamplerAction(cur.difficulty if difficulty is None else float(difficulty),
                                cur.fraction if fraction is None else float(fraction), self.progress,
@@ -215,59 +314,60 @@ class DistillationRun:
         order = order[:budget_take(len(order), self.budget_samples - self.samples_seen,
                                    self.epoch_index + 1 < self.epochs)]
         views = torch.randint(self.num_views, (len(order),), generator=self.gen).to(self.device)
-        needs = getattr(self.loss_fn, "needs", ("teacher_logits", "teacher_probs"))
-        table = {"teacher_probs": self._teacher_probs(temp).flatten(1, 2) if "teacher_probs" in needs else None,
-                 "teacher_logits": self.teacher_logits.flatten(1, 2) if "teacher_logits" in needs else None}
         weights = None if teacher_weights is None else torch.as_tensor(teacher_weights, dtype=torch.float32,
                                                                        device=self.device)
-        bounds = batch_bounds(len(order), dc.batch_size)
-        n_batches = len(bounds) - 1
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.long)
-        train_pass = cur.kl_refresh == "train_pass"
-        for i in range(n_batches):
-            b, v = order[bounds[i]:bounds[i + 1]], views[bounds[i]:bounds[i + 1]]
-            for group in self.optimizer.param_groups:
-                group["lr"] = self._lr(run_progress(self.epoch_index + bounds[i] / len(order), self.epochs,
-                                                    self.samples_seen + bounds[i], self.budget_samples))
-            out = self._forward(self._batch_images(b, v))
-            rows = b * self.num_views + v  # (sample, view) -> row of the flattened (T, N*V, C) tables
-            teacher = {k: None if t is None else t.index_select(1, rows) for k, t in table.items()}
-            w = None if weights is None else weights.expand(len(b), -1)
-            loss = self.loss_fn(out, Targets(self.labels[b], teacher["teacher_logits"], teacher["teacher_probs"],
-                                             temp, self.epoch_index, w, label_weight))
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            loss_sum += loss.detach() * len(b)
-            correct += (out.detach().argmax(1) == self.labels[b]).sum()
-            if train_pass:
-                self.student_logits[b] = out.detach()
-                self._difficulty = None
-        mean_loss = (loss_sum / len(order)).item()
+        return EpochPlan(action, temp, label_weight, d_sample, order, views, weights,
+                         batch_bounds(len(order), dc.batch_size))
+
+    def teacher_table(self, temperature: float) -> dict[str, Optional[torch.Tensor]]:
+        """The teacher tables this run's loss reads, flattened to (T, N*V, C): a batch picks its rows."""
+        needs = getattr(self.loss_fn, "needs", ("teacher_logits", "teacher_probs"))
+        return {"teacher_probs": self._teacher_probs(temperature).flatten(1, 2) if "teacher_probs" in needs else None,
+                "teacher_logits": self.teacher_logits.flatten(1, 2) if "teacher_logits" in needs else None}
+
+    def step_lr(self, plan: EpochPlan, i: int) -> float:
+        """The LR of batch i of this epoch: the cosine at the run's progress when that batch starts."""
+        return self._lr(run_progress(self.epoch_index + plan.bounds[i] / len(plan.order), self.epochs,
+                                     self.samples_seen + plan.bounds[i], self.budget_samples))
+
+    def keep_train_logits(self, idx: torch.Tensor, logits: torch.Tensor) -> None:
+        """With kl_refresh train_pass, the training pass's logits stand in for these samples' D_kl logits."""
+        if self.cfg.curriculum.kl_refresh == "train_pass":
+            self.student_logits[idx] = logits.detach()
+            self._difficulty = None
+
+    def close_epoch(self, plan: EpochPlan, loss_sum: torch.Tensor) -> float:
+        """Count the epoch and return its mean loss; a non-finite one raises NonFiniteLossError."""
+        mean_loss = (loss_sum / len(plan.order)).item()
         self.epoch_index += 1
         if not math.isfinite(mean_loss):
             raise NonFiniteLossError(self.epoch_index, mean_loss)
-        if not train_pass or self.epoch_index % cur.full_pass_every == 0:
-            self.student_logits = self._full_pass()
-        self.samples_seen += len(order)
-        chosen = d_sample[order]
-        stats = EpochStats(self.epoch_index, mean_loss, 100.0 * correct.item() / len(order), self.evaluate("val")[0],
-                           len(order), self.samples_seen, self.budget_samples, self.budget, action.difficulty,
-                           action.fraction, temp, chosen.mean().item(), chosen.std().item() if len(chosen) > 1 else 0.0,
-                           time.perf_counter() - start,
-                           alpha=label_weight if dc.mode in LABEL_WEIGHTED else None,
-                           mix=action.mix, subset_d_label_mean=self.d_label[order].mean().item())
+        return mean_loss
+
+    @property
+    def full_pass_due(self) -> bool:
+        """Whether the epoch just closed refreshes the D_kl logits with a full pass (always, unless train_pass)."""
+        cur = self.cfg.curriculum
+        return cur.kl_refresh != "train_pass" or self.epoch_index % cur.full_pass_every == 0
+
+    def record_epoch(self, plan: EpochPlan, mean_loss: float, correct: int, val_acc: float,
+                     seconds: float) -> EpochStats:
+        """Spend the epoch's samples of the budget and append its stats to the history."""
+        n = len(plan.order)
+        self.samples_seen += n
+        chosen = plan.d_sample[plan.order]
+        stats = EpochStats(self.epoch_index, mean_loss, 100.0 * correct / n, val_acc, n, self.samples_seen,
+                           self.budget_samples, self.budget, plan.action.difficulty, plan.action.fraction,
+                           plan.temperature, chosen.mean().item(), chosen.std().item() if n > 1 else 0.0, seconds,
+                           alpha=plan.label_weight if self.cfg.distill.mode in LABEL_WEIGHTED else None,
+                           mix=plan.action.mix, subset_d_label_mean=self.d_label[plan.order].mean().item())
         self.history.append(asdict(stats))
         return stats
 
     def evaluate(self, split: str) -> tuple[float, float]:
         """(accuracy %, mean CE loss) of the student on `split` (val or test)."""
-        if split not in self.eval_sets:
-            raise ValueError(f"evaluate takes 'val' or 'test', got {split!r}")
-        images, labels = self.eval_sets[split]
-        logits = self._logits(images)
-        return accuracy(logits, labels), torch.nn.functional.cross_entropy(logits, labels).item()
+        images, labels = self.run_data.eval_set(split)
+        return eval_scores(self._logits(images), labels)
 
     def observe(self) -> dict[str, float]:
         """The training state an environment exposes (all in [0, 1] except the loss)."""
@@ -300,6 +400,23 @@ class DistillationRun:
         self.epoch_index, self.samples_seen = state["epoch_index"], state["samples_seen"]
         self.student_logits = state["student_logits"].to(self.device)
         self.history = list(state["history"])
+
+
+def eval_scores(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """(accuracy %, mean CE loss) of a student's logits on an evaluation split."""
+    return accuracy(logits, labels), torch.nn.functional.cross_entropy(logits, labels).item()
+
+
+def batch_targets(table: dict[str, Optional[torch.Tensor]], labels: torch.Tensor, rows: torch.Tensor,
+                  plan: EpochPlan, epoch: int, weights: Optional[torch.Tensor], lanes: int = 1) -> Targets:
+    """A batch's Targets: `rows` (sample x views + view) pick the teacher rows of `table` (`teacher_table`).
+
+    `lanes` > 1: the rows are that many students' equal batches (StudentPopulation), sharing the plan's
+    temperature and label weight.
+    """
+    teacher = {k: None if t is None else t.index_select(1, rows) for k, t in table.items()}
+    return Targets(labels, teacher["teacher_logits"], teacher["teacher_probs"], plan.temperature, epoch, weights,
+                   plan.label_weight, lanes)
 
 
 def budget_samples(budget: float, epochs: int, n: int) -> int:

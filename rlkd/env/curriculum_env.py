@@ -21,7 +21,7 @@ Observation (Box of 11 floats in [0, 1]), after the last epoch trained:
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import gymnasium as gym
 import numpy as np
@@ -31,7 +31,7 @@ from rlkd.curriculum.actions import EpochAction, action_dims, decode_action
 from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards, manifest_digest
 from rlkd.distill.inputs import load_run_inputs
-from rlkd.distill.run import DistillationRun, NonFiniteLossError
+from rlkd.distill.run import DistillationRun, EpochStats, NonFiniteLossError
 from rlkd.env.reward import curriculum_reward, reference_train_loss
 
 OBS_KEYS = ("val_acc", "train_loss", "difficulty_q10", "difficulty_q50", "difficulty_q90", "agreement", "progress",
@@ -66,11 +66,17 @@ class EpochStepper:
 
     def step(self, action: EpochAction) -> tuple[float, bool, dict]:
         """(reward, diverged, info) for one epoch trained with `action`."""
-        epoch = self.run.epoch_index
         try:
-            stats = self.run.epoch(**action.as_epoch_kwargs())
+            return self.score(self.run.epoch(**action.as_epoch_kwargs()))
         except NonFiniteLossError as exc:
-            return self.cfg.env.divergence_penalty, True, {"diverged": True, "epoch": exc.epoch}
+            return self.score(exc)
+
+    def score(self, result: Union[EpochStats, NonFiniteLossError]) -> tuple[float, bool, dict]:
+        """(reward, diverged, info) of the epoch the run just trained (or the divergence it raised): a
+        `StudentPopulation` trains its lanes' epochs together, then each lane's stepper scores its own."""
+        if isinstance(result, NonFiniteLossError):
+            return self.cfg.env.divergence_penalty, True, {"diverged": True, "epoch": result.epoch}
+        stats, epoch = result, result.epoch - 1  # the 0-based index of the epoch just trained
         loss = stats.loss
         if self.cfg.reward.train_loss == "reference":
             run = self.run
@@ -88,34 +94,48 @@ class EpochStepper:
         return reward, False, info
 
 
+def env_setup(env_config: Optional[dict]) -> Config:
+    """The rlkd config an env_config carries (`env_config_for`), with torch's threads set as it asks."""
+    raw = dict(env_config or {}).get("config")
+    cfg = config_from_dict(raw) if isinstance(raw, dict) else (raw or config_from_dict({}))
+    if cfg.resources.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.resources.torch_threads)
+    return cfg
+
+
+def env_spaces(cfg: Config, num_teachers: int) -> tuple[gym.Space, gym.spaces.Box]:
+    """(action space, observation space) of one curriculum env."""
+    env = cfg.env
+    if env.action == "discrete":
+        action_space = gym.spaces.Discrete(env.difficulty_bins)
+    else:
+        action_space = gym.spaces.Box(0.0, 1.0, shape=(len(action_dims(env, num_teachers)),), dtype=np.float32)
+    return action_space, gym.spaces.Box(0.0, 1.0, shape=(len(OBS_KEYS),), dtype=np.float32)
+
+
+def draw_run_seed(rng: np.random.Generator, cfg: Config) -> int:
+    """The seed of an episode's run: drawn from the env's seeded generator, shifted by env.seed."""
+    return int(rng.integers(0, 2 ** 31 - 1)) + cfg.env.seed
+
+
 class CurriculumEnv(gym.Env):
     """env_config: {"config": <rlkd config as a dict>} (what `config_to_dict` returns)."""
 
     metadata = {"render_modes": []}
 
     def __init__(self, env_config: Optional[dict] = None):
-        env_config = dict(env_config or {})
-        raw = env_config.get("config")
-        self.cfg = config_from_dict(raw) if isinstance(raw, dict) else (raw or config_from_dict({}))
-        if self.cfg.resources.torch_threads > 0:
-            import torch
-
-            torch.set_num_threads(self.cfg.resources.torch_threads)
+        self.cfg = env_setup(env_config)
         self.data, self.shards = shared_inputs(self.cfg)
         self.num_teachers = self.shards.num_teachers
-        env = self.cfg.env
-        if env.action == "discrete":
-            self.action_space = gym.spaces.Discrete(env.difficulty_bins)
-        else:
-            dims = len(action_dims(env, self.num_teachers))
-            self.action_space = gym.spaces.Box(0.0, 1.0, shape=(dims,), dtype=np.float32)
-        self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(len(OBS_KEYS),), dtype=np.float32)
+        self.action_space, self.observation_space = env_spaces(self.cfg, self.num_teachers)
         self.run: Optional[DistillationRun] = None
         self.stepper: Optional[EpochStepper] = None
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        run_seed = int(self.np_random.integers(0, 2 ** 31 - 1)) + self.cfg.env.seed
+        run_seed = draw_run_seed(self.np_random, self.cfg)
         self.run = DistillationRun(self.cfg, self.shards, run_seed, self.data)
         self.stepper = EpochStepper(self.cfg, self.run)
         return encode_observation(self.run.observe()), {"run_seed": run_seed}

@@ -1,30 +1,59 @@
-"""Drive one full run with any curriculum policy, step by step, exactly as the env does."""
+"""Drive full runs with any curriculum policies, step by step, exactly as the env does: many runs at once as
+one `StudentPopulation` (evaluate's method x seed grid), or one (apply)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
 
 from rlkd.config import Config
 from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards
-from rlkd.distill.run import DistillationRun
+from rlkd.distill.population import StudentPopulation
 from rlkd.env.curriculum_env import EpochStepper, encode_observation
 
 
-def run_policy(cfg: Config, policy, seed: int, data: DatasetSplits, shards: TeacherShards) -> dict:
-    """Trajectory (action, subset stats, val accuracy, reward per epoch) and the final **test** accuracy; the run
-    ends at distill.epochs epochs or when env.budget is spent, like an env episode."""
-    run = DistillationRun(cfg, shards, seed, data)
-    stepper = EpochStepper(cfg, run)
-    obs = encode_observation(run.observe())
-    rows = []
-    while not run.finished:
-        action = policy.act(obs, run.epoch_index, run.epochs)
-        reward, diverged, info = stepper.step(action)
-        rows.append({**info, "action": asdict(action)})
-        if diverged:
+@dataclass
+class PolicyRun:
+    """One run to drive: its config, its curriculum policy (anything with `act`) and its seed."""
+
+    cfg: Config
+    policy: Any
+    seed: int
+
+
+def run_policies(runs: Sequence[PolicyRun], data: DatasetSplits, shards: TeacherShards) -> list[dict]:
+    """Each run's trajectory (action, subset stats, val accuracy, reward per epoch) and final **test** accuracy.
+
+    The runs train as one population (they must share the student and device; their configs may differ
+    otherwise); each ends at distill.epochs epochs or when env.budget is spent, like an env episode, or
+    when its loss diverges.
+    """
+    population = StudentPopulation([r.cfg for r in runs], shards, [r.seed for r in runs], data)
+    steppers = [EpochStepper(r.cfg, lane) for r, lane in zip(runs, population.runs)]
+    observations = [encode_observation(obs) for obs in population.observe()]
+    trajectories: list[list[dict]] = [[] for _ in runs]
+    while True:
+        lanes = [k for k, done in enumerate(population.finished) if not done]
+        if not lanes:
             break
-        obs = encode_observation(run.observe())
-    return {"seed": seed, "trajectory": rows, "test_acc_last_epoch": run.evaluate("test")[0],
-            "val_acc_last_epoch": run.evaluate("val")[0], "samples_seen": run.samples_seen,
-            "budget": run.budget, "budget_samples": run.budget_samples, "return": sum(r["reward"] for r in rows)}
+        actions, kwargs = {}, [None] * len(runs)
+        for k in lanes:
+            lane = population.runs[k]
+            actions[k] = runs[k].policy.act(observations[k], lane.epoch_index, lane.epochs)
+            kwargs[k] = actions[k].as_epoch_kwargs()
+        results = population.epoch(kwargs, lanes=lanes)
+        for k in lanes:
+            _, _, info = steppers[k].score(results[k])
+            trajectories[k].append({**info, "action": asdict(actions[k])})
+            observations[k] = encode_observation(population.runs[k].observe())
+    test, val = population.evaluate("test"), population.evaluate("val")
+    return [{"seed": r.seed, "trajectory": rows, "test_acc_last_epoch": test[k][0], "val_acc_last_epoch": val[k][0],
+             "samples_seen": lane.samples_seen, "budget": lane.budget, "budget_samples": lane.budget_samples,
+             "return": sum(row["reward"] for row in rows)}
+            for k, (r, rows, lane) in enumerate(zip(runs, trajectories, population.runs))]
+
+
+def run_policy(cfg: Config, policy, seed: int, data: DatasetSplits, shards: TeacherShards) -> dict:
+    """One run (`run_policies` of one)."""
+    return run_policies([PolicyRun(cfg, policy, seed)], data, shards)[0]

@@ -18,11 +18,13 @@ from rlkd.config import Config, proxy_config, with_overrides
 from rlkd.curriculum.actions import EpochAction
 from rlkd.curriculum.policies import (ReplayActions, ReplayFractions, ReplaySchedule, baseline_policies, load_policy,
                                       mean_actions)
-from rlkd.distill.inputs import load_run_inputs, teacher_files
-from rlkd.env.episode import run_policy
+from rlkd.distill.inputs import teacher_files
+from rlkd.env.curriculum_env import shared_inputs
+from rlkd.env.episode import PolicyRun
 from rlkd.errors import ConfigError
 from rlkd.models import read_metadata
 from rlkd.reports.apply import policy_checkpoint
+from rlkd.reports.grid import run_grid
 from rlkd.reports.plots import line_plot
 from rlkd.reports.stats import format_paired, mean_std, paired_summary
 
@@ -80,9 +82,11 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
     pbt_schedule = load_pbt_schedule(cfg.tune.pbt_schedule) if cfg.tune.pbt_schedule else None
     n = cfg.env.eval_seeds
     policy = load_policy(policy_checkpoint(cfg))
-    data, shards = load_run_inputs(cfg)
+    shared_inputs(cfg)  # a bad data set or shard is one clear error here, before any run
     seed_list = [EVAL_SEED_BASE + s for s in range(n)]
-    results: dict[str, list[dict]] = {"policy": [run_policy(cfg, policy, s, data, shards) for s in seed_list]}
+    # every method x seed run trains in populations of resources.population_size (rlkd.reports.grid)
+    policy_runs, populations = run_grid(cfg, [PolicyRun(cfg, policy, s) for s in seed_list], "evaluate: policy")
+    results: dict[str, list[dict]] = {"policy": policy_runs}
     _print_method("policy", results["policy"])
     policy_actions = mean_actions([[row["action"] for row in r["trajectory"]] for r in results["policy"]])
     sizes = [[row.get("fraction", 1.0) for row in r["trajectory"]] for r in results["policy"]]
@@ -94,12 +98,14 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
     if pbt_schedule is not None:  # the PBT-tuned schedule from `rlkd pbt`
         shared.append(("pbt schedule", [], ReplaySchedule("pbt schedule", pbt_schedule)))
     controls += [(name, overrides, [control] * n) for name, overrides, control in shared]
-    for name, overrides, per_seed in controls:
-        run_cfg = with_overrides(cfg, overrides)
-        results[name] = [run_policy(run_cfg, p, s, data, shards) for p, s in zip(per_seed, seed_list)]
+    grid = [PolicyRun(with_overrides(cfg, overrides), p, s)
+            for _, overrides, per_seed in controls for p, s in zip(per_seed, seed_list)]
+    done, more = run_grid(cfg, grid, "evaluate: controls")
+    for i, (name, _, _) in enumerate(controls):
+        results[name] = done[i * n:(i + 1) * n]
         _print_method(name, results[name])
     report = write_report(out, results, policy_actions, cfg, n)
-    return {"report": str(out / "report.md"), "seeds": seed_list, **report}
+    return {"report": str(out / "report.md"), "seeds": seed_list, "populations": populations + more, **report}
 
 
 def _print_method(name: str, runs: list[dict]) -> None:

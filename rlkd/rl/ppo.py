@@ -10,7 +10,8 @@ from typing import Optional
 
 from rlkd.config import Config, config_to_dict, load_config, proxy_config, save_config
 from rlkd.distill.run import budget_samples
-from rlkd.env.curriculum_env import CurriculumEnv, env_config_for, shared_inputs
+from rlkd.env.curriculum_env import env_config_for, shared_inputs
+from rlkd.env.vector_env import CurriculumVectorEnv
 from rlkd.errors import RlkdError
 from rlkd.ray_runtime import check_cpus, ensure_ray, root_cause
 from rlkd.reports.tensorboard import TENSORBOARD_DIR, Scalars, open_writer, write_scalars
@@ -35,8 +36,11 @@ def build_ppo_config(cfg: Config):
     env_config["config"]["resources"]["torch_threads"] = r.torch_threads or max(1, int(r.num_cpus_per_env_runner))
     return (
         PPOConfig()
-        .environment(CurriculumEnv, env_config=env_config)  # the class: restores need no registry
+        # the class, not a registered name: restores need no registry. RLlib's vector entry point hands it
+        # num_envs: each runner's K sub-envs are one CurriculumVectorEnv, K students trained as one population
+        .environment(CurriculumVectorEnv, env_config=env_config)
         .env_runners(num_env_runners=r.num_env_runners, num_envs_per_env_runner=r.num_envs_per_env_runner,
+                     gym_env_vectorize_mode="vector_entry_point",
                      num_cpus_per_env_runner=r.num_cpus_per_env_runner,
                      num_gpus_per_env_runner=r.num_gpus_per_env_runner, rollout_fragment_length="auto",
                      sample_timeout_s=r.sample_timeout_s)

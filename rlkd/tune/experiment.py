@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rlkd.config import Config, config_yaml
 from rlkd.errors import RlkdError
-from rlkd.workdir import digest, exists, join_uri, read_owner, remove_owned, write_owner
+from rlkd.workdir import digest, exists, read_owner, remove_owned, write_owner
 
 
 def experiment_location(cfg: Config, out: Path, prefix: str) -> tuple[str, str]:

@@ -1,7 +1,7 @@
-"""What `rlkd pbt` and `rlkd recipe` share: Tune experiments whose trials are single KD runs, one CPU each.
+"""Tune experiments whose trials are single KD runs, one CPU each (`rlkd recipe`).
 
-Both name, restore and check their experiment the same way (rlkd.tune.experiment), so a re-run of the same
-command into the same folder resumes an interrupted experiment instead of starting it again.
+The experiment is named, restored and checked as `rlkd tune`'s (rlkd.tune.experiment), so a re-run of the
+same command into the same folder resumes an interrupted experiment instead of starting it again.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def fit_kd_experiment(cfg: Config, out: Path, experiment: str, trial: Callable[[
     """Run (or resume) the experiment; the results of the trials that ended without an error.
 
     `build_tuner(cfg, trainable, storage, name)` makes a fresh Tuner; `command` and `trial_name`
-    ("pbt", "member") word the messages.
+    ("recipe", "trial") word the messages.
     """
     from ray import tune
 

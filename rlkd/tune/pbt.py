@@ -1,86 +1,117 @@
 """`rlkd pbt`: the baseline a user would try instead of RL — Population Based Training of the curriculum.
 
-A population of plain KD runs (one `DistillationRun` each, class-stratified
-`adaptive` sampler); every `tune.perturbation_interval` epochs the worst copy the
-best one's student (via its checkpoint) and mutates difficulty and fraction (and
-temperature when `env.control_temperature`). The best member's per-epoch
-schedule, inherited epochs included, is written to `schedule.json`, which
+A population of `tune.pbt_population` plain KD runs (class-stratified `adaptive` sampler) trained as one
+`StudentPopulation`: every `tune.perturbation_interval` epochs the worst quarter of the members (by val
+accuracy after the epoch) take over the state of the best quarter (student, optimiser, generator,
+history: the lane's whole run) and explore around its settings, as Ray Tune's PBT scheduler does:
+each setting is redrawn with probability 1/4, else multiplied by 0.8 or 1.2 and kept in its range.
+The settings are difficulty and fraction (and temperature when `env.control_temperature`). The best
+member's per-epoch schedule, inherited epochs included, is written to `schedule.json`, which
 `rlkd evaluate` replays on its own seeds beside the learned policy.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
+import math
 from pathlib import Path
+from typing import Optional, Sequence
 
-import torch
+import numpy as np
+from tqdm import tqdm
 
-from rlkd.config import Config, config_from_dict, config_to_dict
-from rlkd.tune.kd_trials import fit_kd_experiment, start_run
-from rlkd.tune.progress import progress_reporter
+from rlkd.config import Config
+from rlkd.distill.population import StudentPopulation
+from rlkd.distill.run import EpochStats
+from rlkd.env.curriculum_env import shared_inputs
+from rlkd.errors import RlkdError
 from rlkd.workdir import atomic_write_text
 
 SCHEDULE_FILE = "schedule.json"
-EXPERIMENT = "rlkd_pbt"
+QUANTILE = 0.25  # Ray Tune's PBT defaults: the bottom quarter exploits the top quarter ...
+RESAMPLE_PROBABILITY = 0.25  # ... and each setting is redrawn with this probability, else perturbed
+PERTURB_FACTORS = (0.8, 1.2)
 
 
-def pbt_member(config: dict) -> None:
-    """The Tune function trainable: one KD run, one report (and checkpoint) per epoch."""
-    from ray import tune
+def search_space(cfg: Config) -> dict[str, tuple[float, float]]:
+    """The range of every setting PBT mutates."""
+    space = {"difficulty": (0.0, 1.0), "fraction": (cfg.env.min_fraction, 1.0)}
+    if cfg.env.control_temperature:
+        space["temperature"] = tuple(cfg.env.temperature_range)
+    return space
 
-    run = start_run(config_from_dict(config["rlkd"]))
-    schedule: list[dict] = []
-    ckpt = tune.get_checkpoint()
-    if ckpt is not None:
-        with ckpt.as_directory() as folder:
-            state = torch.load(Path(folder) / "state.pt", weights_only=True)  # tensors and plain data only
-        run.load_state_dict(state["run"])
-        schedule = state["schedule"]
-    while not run.finished:
-        action = {"difficulty": float(config["difficulty"]), "fraction": float(config["fraction"]),
-                  "temperature": float(config["temperature"]) if "temperature" in config else None}
-        stats = run.epoch(sampler="adaptive", **action)
-        schedule.append({**action, "val_acc": stats.val_acc, "samples": stats.subset_size})
-        with tempfile.TemporaryDirectory() as folder:
-            torch.save({"run": run.state_dict(), "schedule": schedule}, Path(folder) / "state.pt")
-            tune.report({"val_acc": stats.val_acc, "epoch": run.epoch_index, "schedule": json.dumps(schedule)},
-                        checkpoint=tune.Checkpoint.from_directory(folder))
+
+def explore(settings: dict[str, float], space: dict[str, tuple[float, float]],
+            rng: np.random.Generator) -> dict[str, float]:
+    """New settings near `settings`: each redrawn in its range with RESAMPLE_PROBABILITY, else scaled by 0.8 or 1.2
+    and clipped to its range."""
+    out = {}
+    for key, (low, high) in space.items():
+        if rng.random() < RESAMPLE_PROBABILITY:
+            out[key] = float(rng.uniform(low, high))
+        else:
+            out[key] = float(np.clip(settings[key] * PERTURB_FACTORS[int(rng.integers(2))], low, high))
+    return out
+
+
+def exploit_pairs(scores: Sequence[float]) -> list[tuple[int, int]]:
+    """(loser, winner) pairs: the bottom QUANTILE of members by score, each paired with one of the top QUANTILE
+    (the worst with the best, and so on); at least one pair. A NaN score (a diverged member) ranks last."""
+    ranked = sorted(range(len(scores)), key=lambda m: -math.inf if math.isnan(scores[m]) else scores[m])
+    n = max(1, int(len(scores) * QUANTILE))
+    return list(zip(ranked[:n], reversed(ranked[-n:])))
 
 
 def run_pbt(cfg: Config, out: Path) -> dict:
-    done = fit_kd_experiment(cfg, out, EXPERIMENT, pbt_member, pbt_tuner, "pbt", "member")
-    best = max(done, key=lambda r: r.metrics["val_acc"])  # val at the last epoch: the schedule's own run
-    schedule = json.loads(best.metrics["schedule"])
+    data, shards = shared_inputs(cfg)
+    t, size = cfg.tune, cfg.tune.pbt_population
+    space, rng = search_space(cfg), np.random.default_rng(cfg.distill.seed)
+    settings = [{k: float(rng.uniform(lo, hi)) for k, (lo, hi) in space.items()} for _ in range(size)]
+    # every member starts from the same seed (one KD run, different curricula), as the Tune trials did
+    population = StudentPopulation(cfg, shards, [cfg.distill.seed] * size, data)
+    schedules: list[list[dict]] = [[] for _ in range(size)]
+    scores = [math.nan] * size
+    with tqdm(total=cfg.distill.epochs, desc="pbt", unit="epoch") as bar:
+        while not all(population.finished):
+            results = population.epoch([{"sampler": "adaptive", **s} for s in settings])
+            for m, result in enumerate(results):  # None: a member whose run had ended (its score stands)
+                if isinstance(result, EpochStats):
+                    schedules[m].append({**_row(settings[m]), "val_acc": result.val_acc,
+                                         "samples": result.subset_size})
+                    scores[m] = result.val_acc
+                elif result is not None:  # its loss diverged: it ranks last and is replaced at the next exploit
+                    scores[m] = math.nan
+            epoch = max(run.epoch_index for run in population.runs)
+            bar.update(epoch - bar.n)
+            bar.set_postfix(best_val_acc=f"{np.nanmax(scores):.2f}" if not all(map(math.isnan, scores)) else "nan")
+            if epoch % t.perturbation_interval == 0 and not all(population.finished):
+                for loser, winner in exploit_pairs(scores):
+                    tqdm.write(f"pbt: epoch {epoch}: member {loser} (val {scores[loser]:.2f}) takes member {winner}'s "
+                               f"run (val {scores[winner]:.2f}) and explores from its settings")
+                    population.load_state_dict(loser, population.state_dict(winner))
+                    schedules[loser] = [dict(row) for row in schedules[winner]]
+                    settings[loser] = explore(settings[winner], space, rng)
+                    scores[loser] = scores[winner]
+    best = _best(scores)
+    schedule = schedules[best]
     atomic_write_text(out / SCHEDULE_FILE, json.dumps(schedule, indent=2))
-    print(f"pbt: best member val_acc (last epoch) {best.metrics['val_acc']:.2f}; schedule -> {out / SCHEDULE_FILE}")
+    print(f"pbt: best member val_acc (last epoch) {scores[best]:.2f}; schedule -> {out / SCHEDULE_FILE}")
     for e, row in enumerate(schedule, 1):
         print(f"  epoch {e:>3}  difficulty {row['difficulty']:.3f}  fraction {row['fraction']:.3f}  "
               f"val_acc {row['val_acc']:.2f}")
-    return {"schedule": str(out / SCHEDULE_FILE), "val_acc_last_epoch_best_member": best.metrics["val_acc"],
-            "members": len(done), "note": "chosen on val; evaluate replays the schedule on other seeds and reports test"}
+    return {"schedule": str(out / SCHEDULE_FILE), "val_acc_last_epoch_best_member": scores[best],
+            "members": size, "batched": population.batched,
+            "note": "chosen on val; evaluate replays the schedule on other seeds and reports test"}
 
 
-def pbt_tuner(cfg: Config, trainable, storage: str, name: str):
-    from ray import tune
-    from ray.tune.schedulers import PopulationBasedTraining
+def _row(settings: dict[str, float]) -> dict[str, Optional[float]]:
+    """A schedule row's action: what `rlkd evaluate --pbt` replays (temperature null: the config's)."""
+    return {"difficulty": settings["difficulty"], "fraction": settings["fraction"],
+            "temperature": settings.get("temperature")}
 
-    env, t = cfg.env, cfg.tune
-    space = {"rlkd": config_to_dict(cfg), "difficulty": tune.uniform(0.0, 1.0),
-             "fraction": tune.uniform(env.min_fraction, 1.0)}
-    mutations = {"difficulty": tune.uniform(0.0, 1.0), "fraction": tune.uniform(env.min_fraction, 1.0)}
-    if env.control_temperature:
-        space["temperature"] = mutations["temperature"] = tune.uniform(*env.temperature_range)
-    scheduler = PopulationBasedTraining(time_attr="epoch", perturbation_interval=t.perturbation_interval,
-                                        hyperparam_mutations=mutations)
-    return tune.Tuner(
-        trainable, param_space=space,
-        tune_config=tune.TuneConfig(metric="val_acc", mode="max", num_samples=t.pbt_population, scheduler=scheduler,
-                                    max_concurrent_trials=t.max_concurrent_trials or None),
-        run_config=tune.RunConfig(name=name, storage_path=storage, stop={"epoch": cfg.distill.epochs},
-                                  failure_config=tune.FailureConfig(max_failures=t.max_failures),
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=4),
-                                  # the mutated values and val_acc; not the whole rlkd config under "rlkd"
-                                  progress_reporter=progress_reporter({k: k for k in mutations},
-                                                                      {"epoch": "epoch", "val_acc": "val_acc"}),
-                                  verbose=1))
+
+def _best(scores: list[float]) -> int:
+    finite = [m for m, s in enumerate(scores) if not math.isnan(s)]
+    if not finite:
+        raise RlkdError("pbt: every member's loss diverged; lower distill.lr")
+    return max(finite, key=lambda m: scores[m])
