@@ -126,6 +126,7 @@ def main() -> None:
     env_s, run_s = p4(cfg, args.episodes)
     ks = [int(x) for x in args.ks.split(",")]
     p6_rows = [(k, *p6(cfg, k, args.vector_steps)) for k in ks]
+    p6_threads = torch.get_num_threads()  # before Ray starts in this process
     from rlkd.ray_runtime import ensure_ray
 
     ensure_ray()
@@ -135,7 +136,7 @@ def main() -> None:
     print("\n| K | vector env step (ms) | K lone env steps (ms) | ratio (target <= 0.35 at K = 16) |\n|---|---|---|---|")
     for k, vec_s, lone_s in p6_rows:
         print(f"| {k} | {1e3 * vec_s:.1f} | {1e3 * lone_s:.1f} | {vec_s / lone_s:.2f} |")
-    print(f"(P6: medians of {args.vector_steps} steps, torch threads {torch.get_num_threads()})\n")
+    print(f"(P6: medians of {args.vector_steps} steps, torch threads {p6_threads})\n")
     print("| env runners | K sub-envs each | iteration s | env-step s (critical path) | ratio | env steps/s (wall) "
           "| env steps/s (sampling) |")
     print("|---|---|---|---|---|---|---|")

@@ -258,3 +258,50 @@ def test_lanes_step_in_one_fused_call_exactly_as_alone(kind):
             opt.zero_grad(set_to_none=True)
     for (a, _), (b, _) in zip(alone, together):
         assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_mlp_students_train_through_plain_matmuls_as_through_vmap():
+    from rlkd.distill.stacked import StackedStudents, linear_chain
+    from rlkd.models import build_model
+
+    def students():
+        torch.manual_seed(3)
+        return [build_model("mlp", 10, 1, False, image_size=12, model_kwargs={"hidden": [32, 16]}) for _ in range(3)]
+
+    assert linear_chain(students()[0]) == ["net.1", "net.3", "net.5"]
+    assert linear_chain(build_model("tiny_cnn", 10, 1, False, image_size=12)) is None
+    x = torch.randint(0, 256, (3, 8, 1, 12, 12), dtype=torch.uint8)
+    plain, mapped = StackedStudents(students()), StackedStudents(students(), plain_matmuls=False)
+    assert plain.linears and mapped.linears is None
+    outs = []
+    for stack in (plain, mapped):
+        out = stack.forward(None, x)
+        out.square().sum().backward()
+        outs.append((out.detach(), {n: p.grad for n, p in stack.params.items()}))
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-5, atol=1e-6)
+    for name, grad in outs[0][1].items():
+        torch.testing.assert_close(grad, outs[1][1][name], rtol=1e-5, atol=1e-5)
+    lanes = torch.tensor([2, 0])
+    torch.testing.assert_close(plain.forward(lanes, x[:2]), mapped.forward(lanes, x[:2]), rtol=1e-5, atol=1e-6)
+    images = torch.randint(0, 256, (5, 1, 12, 12), dtype=torch.uint8)
+    torch.testing.assert_close(plain.logits(None, images, batch=2), mapped.logits(None, images, batch=2),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_kd_takes_one_label_weight_per_lane_in_one_call():
+    torch.manual_seed(1)
+    lanes, batch, classes = 3, 5, 4
+    loss_fn = LOSSES["kd"](DistillConfig(mode="kd", alpha=0.5))
+    alphas = [0.0, 0.3, 1.0]  # the ends too: pure KD and pure labels
+    logits = torch.randn(lanes * batch, classes, requires_grad=True)
+    labels = torch.randint(0, classes, (lanes * batch,))
+    probs = torch.softmax(torch.randn(1, lanes * batch, classes), -1)
+    together = loss_fn(logits, Targets(labels, None, probs, 3.0, 0, alpha=torch.tensor(alphas), lanes=lanes))
+    together.sum().backward()
+    for k, alpha in enumerate(alphas):
+        rows = slice(k * batch, (k + 1) * batch)
+        own = logits.detach()[rows].clone().requires_grad_()
+        alone = loss_fn(own, Targets(labels[rows], None, probs[:, rows], 3.0, 0, alpha=alpha))
+        alone.backward()
+        assert math.isclose(together[k].item(), alone.item(), rel_tol=1e-6, abs_tol=1e-7)
+        assert torch.allclose(logits.grad[rows], own.grad, rtol=0, atol=1e-7)

@@ -14,7 +14,7 @@ every loss computes what it always has.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -33,10 +33,12 @@ class Targets:
     temperature: float
     epoch: int = 0  # 0-based, for warm-ups
     teacher_weights: Optional[torch.Tensor] = None  # (B, T) per-sample weights over teachers
-    alpha: Optional[float] = None  # this epoch's label weight (a curriculum action); None: distill.alpha
+    # this epoch's label weight (a curriculum action); None: distill.alpha. A loss with `per_lane_alpha` also
+    # takes a (lanes,) tensor: one label weight per student
+    alpha: Optional[Union[float, torch.Tensor]] = None
     lanes: int = 1  # the rows are this many students' equal batches: the loss returns one mean per student
 
-    def label_weight(self, configured: float) -> float:
+    def label_weight(self, configured: float) -> Union[float, torch.Tensor]:
         return configured if self.alpha is None else self.alpha
 
 
@@ -68,7 +70,8 @@ class _HintonKDFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, student_logits, labels, teacher_probs, temperature: float, alpha: float, lanes: int = 1):
+    def forward(ctx, student_logits, labels, teacher_probs, temperature: float, alpha: Union[float, torch.Tensor],
+                lanes: int = 1):
         batch = student_logits.shape[0] // lanes
         log_p = torch.log_softmax(student_logits, dim=1)
         log_q = torch.log_softmax(student_logits * (1.0 / temperature), dim=1)
@@ -80,19 +83,27 @@ class _HintonKDFunction(torch.autograd.Function):
             soft = (teacher_probs * log_q).view(lanes, -1).sum(1)
         ctx.save_for_backward(log_p, log_q, labels, teacher_probs)
         ctx.temperature, ctx.alpha, ctx.lanes = temperature, alpha, lanes
+        if isinstance(alpha, torch.Tensor):  # one label weight per student
+            return (hard * alpha - soft * ((1 - alpha) * temperature ** 2)) / batch
         return torch.sub(hard, soft, alpha=(1 - alpha) * temperature ** 2 / alpha).mul_(alpha / batch) if alpha > 0 \
             else soft.mul(-(temperature ** 2) / batch)
 
     @staticmethod
     def backward(ctx, grad_out):
         log_p, log_q, labels, teacher_probs = ctx.saved_tensors
-        t, a = ctx.temperature, ctx.alpha
-        grad = log_q.exp_().sub_(teacher_probs).mul_((1 - a) * t)  # saved tensors are ours to overwrite now
-        if a > 0:
-            grad.add_(log_p.exp_(), alpha=a)
-            grad[torch.arange(len(labels)), labels] -= a
-        batch = log_p.shape[0] // ctx.lanes
-        grad.view(ctx.lanes, batch, -1).mul_((grad_out / batch).view(-1, 1, 1))  # each student's rows: its 1/B
+        t, a, lanes = ctx.temperature, ctx.alpha, ctx.lanes
+        batch = log_p.shape[0] // lanes
+        grad = log_q.exp_().sub_(teacher_probs)  # saved tensors are ours to overwrite now
+        if isinstance(a, torch.Tensor):  # each student's rows with its own label weight
+            rows = grad.view(lanes, batch, -1)
+            rows.mul_(((1 - a) * t).view(-1, 1, 1)).add_(log_p.exp_().view(lanes, batch, -1) * a.view(-1, 1, 1))
+            grad[torch.arange(len(labels)), labels] -= a.repeat_interleave(batch)
+        else:
+            grad.mul_((1 - a) * t)
+            if a > 0:
+                grad.add_(log_p.exp_(), alpha=a)
+                grad[torch.arange(len(labels)), labels] -= a
+        grad.view(lanes, batch, -1).mul_((grad_out / batch).view(-1, 1, 1))  # each student's rows: its 1/B
         return grad, None, None, None, None, None
 
 
@@ -112,6 +123,7 @@ class HintonKD(nn.Module):
     """alpha * CE(labels) + (1 - alpha) * T^2 * KL(p_t || p_s) at temperature T (Hinton et al. 2015)."""
 
     needs = ("teacher_probs",)
+    per_lane_alpha = True  # Targets.alpha may hold one label weight per student (one call for a population)
 
     def __init__(self, cfg: DistillConfig):
         super().__init__()

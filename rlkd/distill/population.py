@@ -205,8 +205,12 @@ class StudentPopulation:
             sel = slice(None) if len(pos) == len(lanes) else torch.tensor(pos, device=self.device)
             weights = None if plan.teacher_weights is None else torch.cat(
                 [plans[lanes[j]].teacher_weights.expand(size, -1) for j in pos])
+            alphas = {plans[lanes[j]].label_weight for j in pos}
+            alpha = None if len(alphas) == 1 else torch.tensor([plans[lanes[j]].label_weight for j in pos],
+                                                               dtype=torch.float64).to(self.device, torch.float32)
             targets = batch_targets(first.teacher_table(plan.temperature), labels[sel].reshape(-1),
-                                    rows[sel].reshape(-1), plan, first.epoch_index, weights, lanes=len(pos))
+                                    rows[sel].reshape(-1), plan, first.epoch_index, weights, lanes=len(pos),
+                                    alpha=alpha)
             losses = first.loss_fn(out[sel].reshape(-1, out.shape[-1]), targets).reshape(-1)
             total = total + losses.sum()
             loss_sums.index_add_(0, lane_index[sel], losses.detach() * size)
@@ -252,11 +256,12 @@ class StudentPopulation:
 
 def _loss_key(run: DistillationRun, plan: EpochPlan) -> tuple:
     """Lanes whose keys agree can share one loss call: the loss's own settings (the attributes it was built
-    with), this epoch's temperature and label weight, the epoch (DKD's warm-up) and whether teacher weights
-    are given."""
+    with), this epoch's temperature and label weight (not for a loss that takes one per lane), the epoch
+    (DKD's warm-up) and whether teacher weights are given."""
     loss = run.loss_fn
     settings = tuple(sorted((k, v) for k, v in vars(loss).items() if not k.startswith("_") and k != "training"))
-    return type(loss), settings, plan.temperature, plan.label_weight, run.epoch_index, plan.teacher_weights is None
+    label_weight = None if getattr(loss, "per_lane_alpha", False) else plan.label_weight
+    return type(loss), settings, plan.temperature, label_weight, run.epoch_index, plan.teacher_weights is None
 
 
 def _check_same_model(first: Config, cfg: Config, lane: int) -> None:

@@ -408,15 +408,16 @@ def eval_scores(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, floa
 
 
 def batch_targets(table: dict[str, Optional[torch.Tensor]], labels: torch.Tensor, rows: torch.Tensor,
-                  plan: EpochPlan, epoch: int, weights: Optional[torch.Tensor], lanes: int = 1) -> Targets:
+                  plan: EpochPlan, epoch: int, weights: Optional[torch.Tensor], lanes: int = 1,
+                  alpha: Optional[torch.Tensor] = None) -> Targets:
     """A batch's Targets: `rows` (sample x views + view) pick the teacher rows of `table` (`teacher_table`).
 
     `lanes` > 1: the rows are that many students' equal batches (StudentPopulation), sharing the plan's
-    temperature and label weight.
+    temperature and, unless `alpha` gives one per student, its label weight.
     """
     teacher = {k: None if t is None else t.index_select(1, rows) for k, t in table.items()}
     return Targets(labels, teacher["teacher_logits"], teacher["teacher_probs"], plan.temperature, epoch, weights,
-                   plan.label_weight, lanes)
+                   plan.label_weight if alpha is None else alpha, lanes)
 
 
 def budget_samples(budget: float, epochs: int, n: int) -> int:
