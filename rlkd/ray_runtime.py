@@ -16,7 +16,7 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from rlkd.errors import RlkdError
 
@@ -24,10 +24,15 @@ from rlkd.errors import RlkdError
 LOOPBACK_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) -> None:
-    """Join the cluster at `address`, or start a local Ray on 127.0.0.1; no-op when Ray is up."""
+def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, py_modules: Sequence = ()) -> None:
+    """Join the cluster at `address`, or start a local Ray on 127.0.0.1; no-op when Ray is up.
+
+    `py_modules`: the user's modules every Ray worker must import (models by import path,
+    `rlkd.models.imported.runtime_modules`), shipped with the job's runtime environment.
+    """
     if "ray" in sys.modules and sys.modules["ray"].is_initialized():
         return
+    runtime_env = {"py_modules": list(py_modules)} if py_modules else None
     if not address:
         keep_on_loopback()
         inherited = os.environ.pop("RAY_ADDRESS", None)
@@ -37,7 +42,7 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) ->
         import ray
 
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=True,
-                 logging_level="WARNING", _node_ip_address="127.0.0.1")
+                 logging_level="WARNING", _node_ip_address="127.0.0.1", runtime_env=runtime_env)
         return
     host, port = _host_port(address)
     if host is not None:
@@ -48,7 +53,7 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) ->
     import ray
 
     try:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=True, runtime_env=runtime_env)
     except Exception as exc:  # ConnectionError, TimeoutError, auth failures
         raise RlkdError(f"could not connect to a Ray cluster at {address!r} ({type(exc).__name__}: {exc}); "
                         f"start one with `ray start --head` or fix --address / RAY_ADDRESS") from exc

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from rlkd.cli import add_config_args, error_message
+from rlkd.config import load_config
 from rlkd.errors import RlkdError
+from rlkd.models.imported import config_modules
 from rlkd.pipeline import run_pipeline, stages
 from rlkd.ray_runtime import ensure_ray
 from rlkd.workdir import folder_lock
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cluster:
             address = args.address or os.environ.get("RAY_ADDRESS") or "auto"
-            ensure_ray(address)  # fail here, clearly, rather than inside a stage
+            # fail here, clearly, rather than inside a stage; ship the user's model modules to every worker
+            ensure_ray(address, py_modules=config_modules(load_config(args.config, overrides)))
             overrides.append(f"resources.ray_address={address}")
             print(f"launch: connected to the Ray cluster at {address}")
         elif args.address:

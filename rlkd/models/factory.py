@@ -11,6 +11,7 @@ from torch import nn
 
 from rlkd.errors import CheckpointError, ConfigError
 from rlkd.models.builtin import BUILTIN_MODELS
+from rlkd.models.imported import imported_model, is_import_path
 from rlkd.models.io import read_torch_state_dict
 
 
@@ -89,7 +90,15 @@ def build_model(name: str, num_classes: int, in_chans: int, pretrained: bool = F
     """
     kwargs = dict(model_kwargs or {})
     key = f"{section}." if section else ""
-    if name in BUILTIN_MODELS:
+    if is_import_path(name):  # the user's own factory (rlkd.models.imported)
+        if pretrained:
+            raise ConfigError(f"{key}pretrained: model {name!r} comes from its own factory; set pretrained: false "
+                              f"and load its weights there")
+        if image_size is None:
+            raise ConfigError(f"model {name!r} needs image_size")
+        net = imported_model(name, num_classes, in_chans, (in_chans, image_size, image_size), kwargs, key)
+        model = ImageClassifier(net, (0.5,) * in_chans, (0.5,) * in_chans)
+    elif name in BUILTIN_MODELS:
         if pretrained:
             raise ConfigError(f"built-in model {name!r} has no pretrained weights; set pretrained: false")
         if image_size is None:

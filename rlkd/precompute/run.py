@@ -31,6 +31,7 @@ from rlkd.models.inference import resolve_device
 from rlkd.precompute.scoring import LoadedTeacher, score_rows
 from rlkd.precompute.teachers import TeacherBundle, load_teacher_bundles
 from rlkd.ray_runtime import ensure_ray
+from rlkd.models.imported import config_modules
 
 SHARDS_DIR = "shards"
 
@@ -151,7 +152,7 @@ def write_shards(cfg: Config, data: DatasetSplits, bundles: list[TeacherBundle],
                  final: Path) -> tuple[dict, float]:
     """Score every (split, sample, view) row into a hidden folder and publish it as `final`: (manifest, seconds)."""
     res = cfg.resources
-    ensure_ray(res.ray_address)
+    ensure_ray(res.ray_address, py_modules=config_modules(cfg))
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     final.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

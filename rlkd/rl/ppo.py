@@ -18,6 +18,7 @@ from rlkd.reports.tensorboard import TENSORBOARD_DIR, Scalars, open_writer, writ
 from rlkd.rl.logdir import algorithm_logdir_under
 from rlkd.workdir import remove_owned, write_owner
 from rlkd.rl.export import export_policy
+from rlkd.models.imported import config_modules
 
 CONFIG_FILE = "rlkd_config.yaml"  # saved beside every checkpoint: what the policy's actions mean
 RESUMABLE_KEYS = ("iterations", "checkpoint_every", "checkpoint", "resume")  # a continued run may change these
@@ -187,7 +188,7 @@ def train_ppo(cfg: Config, out: Path) -> dict:
     # the cost is counted in, and the episodes' (the same ones unless env.proxy changes the data)
     target_samples = target_run_samples(cfg)
     shared_inputs(proxy_config(cfg))
-    ensure_ray(cfg.resources.ray_address)
+    ensure_ray(cfg.resources.ray_address, py_modules=config_modules(cfg))
     r = cfg.resources
     check_cpus(r.num_env_runners * r.num_cpus_per_env_runner, "PPO's env runners")
     with algorithm_logdir_under(out / TENSORBOARD_DIR):  # RLlib's own log folder: in OUT, not ~/ray_results

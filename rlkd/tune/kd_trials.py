@@ -17,6 +17,7 @@ from rlkd.ray_runtime import check_cpus, ensure_ray
 from rlkd.tune.experiment import experiment_location, should_restore
 from rlkd.tune.progress import use_legacy_output
 from rlkd.workdir import join_uri
+from rlkd.models.imported import config_modules
 
 
 def start_run(cfg: Config) -> DistillationRun:
@@ -34,7 +35,7 @@ def fit_kd_experiment(cfg: Config, out: Path, experiment: str, trial: Callable[[
     """
     from ray import tune
 
-    ensure_ray(cfg.resources.ray_address)
+    ensure_ray(cfg.resources.ray_address, py_modules=config_modules(cfg))
     check_cpus(1, f"a {command} {trial_name}")
     shared_inputs(cfg)  # a bad data set or shard is one clear error here, not trials failing one by one
     storage, name = experiment_location(cfg, out, experiment)

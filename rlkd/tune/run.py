@@ -20,6 +20,7 @@ from rlkd.env.curriculum_env import shared_inputs
 from rlkd.tune.experiment import experiment_location, should_restore
 from rlkd.workdir import join_uri
 from rlkd.tune.search import apply_search_space, pbt_mutations, resolved_overrides, trial_config_path
+from rlkd.models.imported import config_modules
 
 EXPERIMENT = "rlkd_tune"
 
@@ -74,7 +75,7 @@ def run_tune(cfg: Config, out: Path, resume: bool = False) -> dict:
     # snapshot the experiment state (which checkpoint each trial has) at most 1 s apart, so a killed
     # driver resumes from the trials' latest checkpoints instead of Tune's adaptive, coarser period
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
-    ensure_ray(cfg.resources.ray_address)
+    ensure_ray(cfg.resources.ray_address, py_modules=config_modules(cfg))
     check_cpus(trial_cpus(cfg), "one tune trial")
     shared_inputs(cfg)  # a bad data set or shard is one clear error here, not trials failing one by one
     path = join_uri(*experiment_location(cfg, out, EXPERIMENT))
