@@ -76,3 +76,10 @@ def test_recipe_space_has_the_param_space_checks(tmp_path, capsys):
     args = ["recipe", "--out", str(tmp_path), "--set", "tune.recipe_space={distill.lrr: {loguniform: [0.001, 0.1]}}"]
     assert main(args) == 2
     assert "tune.recipe_space.distill.lrr: not a config key" in capsys.readouterr().err
+
+
+def test_runs_shorter_than_the_grace_period_are_searched_without_early_stops(tmp_path):
+    from rlkd.tune.recipe import recipe_trial, recipe_tuner
+
+    cfg = load_config(None, ["distill.epochs=2", "tune.recipe_grace_period=5"])  # ASHA alone refuses 5 > 2
+    assert recipe_tuner(cfg, recipe_trial, str(tmp_path), "unused") is not None  # raised AssertionError before

@@ -136,8 +136,9 @@ def recipe_tuner(cfg: Config, trainable, storage: str, name: str):
     default = default_recipe(cfg)
     search = BasicVariantGenerator(points_to_evaluate=[{"recipe": default}], max_concurrent=t.max_concurrent_trials,
                                    random_state=cfg.distill.seed)  # the default recipe first, then seeded samples
+    # a run shorter than the grace period is never stopped early (ASHA refuses grace_period > max_t)
     scheduler = keep_default_asha(default, time_attr="epoch", max_t=cfg.distill.epochs,
-                                  grace_period=t.recipe_grace_period)
+                                  grace_period=min(t.recipe_grace_period, cfg.distill.epochs))
     space = {"rlkd": config_to_dict(cfg), "recipe": {key: to_tune(spec) for key, spec in t.recipe_space.items()}}
     reporter = progress_reporter({f"recipe/{key}": key for key in t.recipe_space},
                                  {"epoch": "epoch", "val_acc": "val_acc"})
