@@ -113,10 +113,11 @@ class StudentPopulation:
             return results
         start = time.perf_counter()
         plans = self._plan(active, actions)
+        loss_keys = {k: _loss_key(self.runs[k], plan) for k, plan in plans.items()}  # fixed for the epoch
         loss_sums = torch.zeros(len(self.runs), device=self.device)
         corrects = torch.zeros(len(self.runs), dtype=torch.long, device=self.device)
         for i in range(max((p.num_batches for p in plans.values()), default=0)):
-            self._step(i, plans, loss_sums, corrects)
+            self._step(i, plans, loss_keys, loss_sums, corrects)
         return self._finish(plans, loss_sums, corrects, start)
 
     def evaluate(self, split: str) -> list[tuple[float, float]]:
@@ -164,13 +165,14 @@ class StudentPopulation:
                 self.runs[k].gen.set_state(state)
             raise
 
-    def _step(self, i: int, plans: dict[int, EpochPlan], loss_sums: torch.Tensor, corrects: torch.Tensor) -> None:
+    def _step(self, i: int, plans: dict[int, EpochPlan], loss_keys: dict[int, tuple], loss_sums: torch.Tensor,
+              corrects: torch.Tensor) -> None:
         """Batch i of every lane that still has one: one forward per batch size, one backward, each lane's step."""
         by_size: dict[int, list[int]] = defaultdict(list)
         for k, plan in plans.items():
             if i < plan.num_batches:
                 by_size[plan.bounds[i + 1] - plan.bounds[i]].append(k)
-        total = sum(self._group_loss(i, lanes, plans, loss_sums, corrects) for lanes in by_size.values())
+        total = sum(self._group_loss(i, lanes, plans, loss_keys, loss_sums, corrects) for lanes in by_size.values())
         self.stack.zero_grad()
         total.backward()
         stepping = [k for lanes in by_size.values() for k in lanes]
@@ -183,8 +185,8 @@ class StudentPopulation:
         for k in stepping:
             self.stack.drop_grads(k)
 
-    def _group_loss(self, i: int, lanes: list[int], plans: dict[int, EpochPlan], loss_sums: torch.Tensor,
-                    corrects: torch.Tensor) -> torch.Tensor:
+    def _group_loss(self, i: int, lanes: list[int], plans: dict[int, EpochPlan], loss_keys: dict[int, tuple],
+                    loss_sums: torch.Tensor, corrects: torch.Tensor) -> torch.Tensor:
         """Forward of one group of equal batch sizes; the sum of its lanes' losses (one loss call per settings)."""
         batches = [plans[k].batch(i) for k in lanes]
         idx = torch.stack([b for b, _ in batches])
@@ -196,7 +198,7 @@ class StudentPopulation:
         labels = self.run_data.labels[idx]
         by_loss: dict[tuple, list[int]] = defaultdict(list)  # lanes that can share one loss call, by position
         for j, k in enumerate(lanes):
-            by_loss[_loss_key(self.runs[k], plans[k])].append(j)
+            by_loss[loss_keys[k]].append(j)
         total = torch.zeros((), device=self.device)
         size = idx.shape[1]
         for pos in by_loss.values():

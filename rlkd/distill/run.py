@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from dataclasses import asdict, dataclass
 from typing import Optional
 
@@ -77,6 +78,8 @@ class RunData:
         self.d_label_quantiles = {"d_label_q50": q[0].item(), "d_label_q90": q[1].item()}
         self.eval_sets = {s: (data.split(s).images.to(dev), data.split(s).labels.to(dev)) for s in ("val", "test")}
         self.rendered = self._prerender(cfg.distill.prerender_mb)
+        # softmax(teacher / T) per temperature, kept while some run holds it: lanes at one T share one table
+        self._teacher_probs: weakref.WeakValueDictionary[float, torch.Tensor] = weakref.WeakValueDictionary()
 
     @property
     def num_views(self) -> int:
@@ -97,6 +100,14 @@ class RunData:
             return self.rendered[idx, view]
         flat = render_view(self.images[idx.reshape(-1)], self.views[idx.reshape(-1), view.reshape(-1)])
         return flat.view(*idx.shape, *flat.shape[1:])
+
+    def teacher_probs(self, temperature: float) -> torch.Tensor:
+        """softmax(teacher logits / T) of every stored row, computed once for all the runs on this data."""
+        probs = self._teacher_probs.get(temperature)
+        if probs is None:
+            probs = torch.softmax(self.teacher_logits / temperature, dim=-1)
+            self._teacher_probs[temperature] = probs
+        return probs
 
     def eval_set(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(images, labels) of val or test."""
@@ -225,9 +236,9 @@ class DistillationRun:
         return self._logits(self.run_data.identity_images)
 
     def _teacher_probs(self, temperature: float) -> torch.Tensor:
-        """softmax(teacher / T) for every stored row, recomputed only when T changes."""
+        """softmax(teacher / T) for every stored row, looked up again only when T changes (RunData shares it)."""
         if self._probs is None or self._probs[0] != temperature:
-            self._probs = (temperature, torch.softmax(self.teacher_logits / temperature, dim=-1))
+            self._probs = (temperature, self.run_data.teacher_probs(temperature))
         return self._probs[1]
 
     def _lr(self, progress: float) -> float:
