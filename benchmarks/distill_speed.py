@@ -74,7 +74,7 @@ def seed_way_epoch(data: DatasetSplits, teacher, student_arch: str, student_kwar
                    alpha: float) -> float:
     """The seed's loop: DataLoader, teacher forward per batch, naive KD loss. Seconds for one epoch."""
     torch.manual_seed(0)
-    student = build_model(student_arch, data.num_classes, data.in_chans, image_size=data.image_size,
+    student = build_model(student_arch, data.num_classes, data.in_chans, input_shape=data.input_shape,
                           model_kwargs=student_kwargs)
     opt = torch.optim.Adam(student.parameters(), lr=1e-3)
     loader = DataLoader(TensorDataset(data.train.images, data.train.labels), batch_size=batch, shuffle=True)
@@ -109,7 +109,7 @@ def main() -> None:
                                     "curriculum.full_pass_every=1000"), digits_shards, digits_data, args.rounds, 5)
     rows.append(("P3 D_kl full pass / train pass, digits size", full, tp, r, "(cost of the choice)"))
 
-    teacher = build_model("tiny_cnn", 10, 1, image_size=12)
+    teacher = build_model("tiny_cnn", 10, 1, input_shape=(1, 12, 12))
     seed_t = statistics.median(seed_way_epoch(digits_data, teacher, "mlp", {"hidden": [256]}, 64, 4.0, 0.5)
                                for _ in range(args.rounds))
     rows.append(("P2 seed way / rlkd KD epoch, digits (tiny_cnn -> MLP-256)", seed_t, kd, seed_t / kd, ">= 5"))

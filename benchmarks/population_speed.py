@@ -69,7 +69,8 @@ def alternate(first, second, repeats: int) -> tuple[float, float]:
 
 def ceiling(cfg, k: int, repeats: int) -> tuple[float, float, float]:
     """Seconds of one forward + backward of K default students: lone modules, vmapped stack, raw bmm."""
-    students = [build_model(cfg.student.arch, 10, 1, False, image_size=12, model_kwargs=cfg.student.model_kwargs)
+    students = [build_model(cfg.student.arch, 10, 1, False, input_shape=(1, 12, 12),
+                            model_kwargs=cfg.student.model_kwargs)
                 for _ in range(k)]
     x, y = torch.randn(k, cfg.distill.batch_size, 1, 12, 12), torch.randint(0, 10, (k, cfg.distill.batch_size))
     params, buffers = stack_module_state(students)

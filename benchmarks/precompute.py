@@ -37,8 +37,9 @@ from rlkd.ray_runtime import ensure_ray  # noqa: E402
 
 def bundle_for(arch: str, num_classes: int, in_chans: int, image_size: int, folder: Path) -> TeacherBundle:
     torch.manual_seed(0)
-    model = build_model(arch, num_classes, in_chans, image_size=image_size)
-    meta = {"arch": arch, "num_classes": num_classes, "in_chans": in_chans, "image_size": image_size,
+    shape = (in_chans, image_size, image_size)
+    model = build_model(arch, num_classes, in_chans, input_shape=shape)
+    meta = {"arch": arch, "num_classes": num_classes, "in_chans": in_chans, "input_shape": list(shape),
             "model_kwargs": {}, "temperature": 1.0, "class_map": None}
     path = save_weights(model, folder / f"{arch}.safetensors", meta)
     return TeacherBundle(str(path), WeightsBlob(meta, path.read_bytes()))

@@ -11,6 +11,7 @@ from typing import Optional
 from rlkd.commands import COMMANDS, execute
 from rlkd.config import load_config
 from rlkd.errors import RlkdError
+from rlkd.models.imported import import_from_working_dir
 
 
 def error_message(exc: RlkdError | OSError) -> str:
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     command = COMMANDS[args.command]
+    import_from_working_dir()
     out = Path(args.out or f"runs/{command.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         shorthand = [o for name, _, convert in command.options if getattr(args, name) is not None

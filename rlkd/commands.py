@@ -40,6 +40,8 @@ class Command:
     outputs: tuple[str, ...] = ()
     # config sections the outputs depend on: a change elsewhere (e.g. ppo) does not redo this stage
     depends: tuple[str, ...] = ("data", "teacher", "student", "distill", "curriculum", "env", "reward", "ppo")
+    # keys inside those sections the outputs do not depend on (what precompute alone reads from `teacher`)
+    ignores: tuple[str, ...] = ()
     # boolean command-line flags (name -> help), passed to run as keyword arguments
     flags: tuple[tuple[str, str], ...] = ()
     # string options (name, help, to_overrides): shorthands for config keys, e.g. --mode kd
@@ -53,6 +55,8 @@ COMMANDS: dict[str, Command] = {
         wire=lambda out: [f"teacher.checkpoint={out / TEACHER_FILE}"],
         outputs=(TEACHER_FILE,),
         depends=("data", "teacher"),
+        ignores=("teacher.additional", "teacher.logits_dtype", "teacher.topk", "teacher.embedding", "data.views",
+                 "data.view_seed", "data.view_min_scale", "data.view_flip", "data.shards"),
     ),
     "precompute": Command(
         "precompute", run_precompute,
@@ -155,6 +159,12 @@ def execute(command: Command, cfg: Config, out: Path, **flags) -> dict:
     return metrics
 
 
+def _without(section: object, name: str, ignores: tuple[str, ...]) -> object:
+    """A config section less the keys in `ignores` ("section.key")."""
+    drop = {key.partition(".")[2] for key in ignores if key.partition(".")[0] == name}
+    return {k: v for k, v in section.items() if k not in drop} if isinstance(section, dict) else section
+
+
 def already_done(command: Command, cfg: Config, out: Path) -> bool:
     """True when `out` holds finished outputs of this command made from the same config sections it reads."""
     import yaml
@@ -164,5 +174,7 @@ def already_done(command: Command, cfg: Config, out: Path) -> bool:
     except (OSError, yaml.YAMLError):
         return False
     now = config_to_dict(cfg)
-    same = isinstance(saved, dict) and all(saved.get(k) == now[k] for k in command.depends)
+    ign = command.ignores
+    same = isinstance(saved, dict) and all(_without(saved.get(k), k, ign) == _without(now[k], k, ign)
+                                           for k in command.depends)
     return (out / "metrics.json").is_file() and same and all((out / f).exists() for f in command.outputs)

@@ -15,7 +15,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
 
@@ -82,6 +82,14 @@ class ImageFolderConfig:
 
 
 @dataclass
+class PythonDataConfig:
+    """Your own loader (rlkd.data.python_source): `loader(**kwargs)` returns the splits as arrays."""
+
+    loader: Optional[str] = None  # package.module:function
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
 class LabelNoiseConfig:
     """Flipped labels for benchmarking robustness (rlkd.data.noise); val stays the small trusted set by default."""
 
@@ -98,11 +106,12 @@ class LabelNoiseConfig:
 
 @dataclass
 class DataConfig:
-    source: Literal["digits", "hf", "imagefolder"] = "digits"
+    source: Literal["digits", "hf", "imagefolder", "python"] = "digits"
     seed: int = 0  # split seed (and digit placement seed)
     val_fraction: float = 0.2  # of the whole set for digits, of train where val is carved
     test_fraction: float = 0.2  # digits only: the other sources ship a test split
-    image_size: Optional[int] = None  # resize (shorter side) + center crop; null keeps the size
+    # S: resize (shorter side) + S x S center crop; [H, W]: resize keeping the aspect + H x W crop; null: as is
+    image_size: Union[int, list[int], None] = None
     channels: Optional[Literal[1, 3]] = None  # null: the source's own (error if mixed)
     views: int = 1  # stored views per training sample; view 0 is always the identity view
     view_seed: int = 0
@@ -112,6 +121,7 @@ class DataConfig:
     digits: DigitsConfig = field(default_factory=DigitsConfig)
     hf: HFConfig = field(default_factory=HFConfig)
     imagefolder: ImageFolderConfig = field(default_factory=ImageFolderConfig)
+    python: PythonDataConfig = field(default_factory=PythonDataConfig)
     label_noise: LabelNoiseConfig = field(default_factory=LabelNoiseConfig)
 
     def validate(self, path: str) -> None:
@@ -121,16 +131,35 @@ class DataConfig:
         _check(self.views >= 1, f"{path}.views", self.views, "an integer >= 1")
         _check(0.0 < self.view_min_scale <= 1.0, f"{path}.view_min_scale", self.view_min_scale, "a float in (0, 1]")
         if self.image_size is not None:
-            _check(self.image_size >= 4, f"{path}.image_size", self.image_size, "null or an integer >= 4")
-        if self.source == "digits":
+            sides = [self.image_size] if isinstance(self.image_size, int) else self.image_size
+            _check((isinstance(self.image_size, int) or len(sides) == 2) and min(sides) >= 4, f"{path}.image_size",
+                   self.image_size, "null, an integer >= 4 or a pair [H, W] of integers >= 4")
+        if self.source in ("digits", "python"):
             _check(self.image_size is None and self.channels is None, f"{path}.image_size/channels",
-                   (self.image_size, self.channels), "null for digits (size comes from data.digits.canvas)")
+                   (self.image_size, self.channels), f"null for {self.source} (they say how to decode image files)")
+        if self.source == "python":
+            _check(self.python.loader is not None and ":" in self.python.loader, f"{path}.python.loader",
+                   self.python.loader, "package.module:function when data.source is python")
         if self.source == "imagefolder":
             _check(self.imagefolder.root is not None, f"{path}.imagefolder.root", None,
                    "a directory path when data.source is imagefolder")
         if self.source == "hf":
             _check((self.hf.name is None) != (self.hf.path is None), f"{path}.hf.name/{path}.hf.path",
                    (self.hf.name, self.hf.path), "exactly one of name (hub id) or path (local folder)")
+
+
+@dataclass
+class EmbeddingConfig:
+    """Teacher embeddings stored by precompute for feature-level KD (docs/distill.md "Feature-level KD")."""
+
+    store: bool = False
+    layer: Optional[str] = None  # null: the input of the teacher's last nn.Linear (its head); else a module name
+    dim: int = 0  # > 0: project to this many dimensions (<= 256) when the layer is wider; 0 stores it as it is
+    projection: Literal["pca", "random"] = "pca"  # pca: fitted on train; random: a fixed Gaussian matrix
+    seed: int = 0  # of the random projection, and of the train sample PCA is fitted on
+
+    def validate(self, path: str) -> None:
+        _check(0 <= self.dim <= 256, f"{path}.dim", self.dim, "0 (no projection) or an integer in 1..256")
 
 
 @dataclass
@@ -154,6 +183,7 @@ class TeacherConfig:
     additional: list[str] = field(default_factory=list)  # more rlkd teacher checkpoints (multi-teacher KD)
     logits_dtype: Literal["float16", "float32"] = "float16"  # how precompute stores logits
     topk: int = 0  # > 0: store only the top-k probabilities (FKD / ReLabel); 0 stores all logits
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
 
     def validate(self, path: str) -> None:
         _check_at_least(self, path, 1, "epochs", "batch_size")
@@ -179,6 +209,20 @@ class StudentConfig:
 
 
 @dataclass
+class FeatureKDConfig:
+    """Feature-level KD from the stored teacher embeddings, added to distill.mode's loss."""
+
+    weights: dict = field(default_factory=dict)  # loss name -> weight: fitnet, pkt, rkd; empty: off
+    student_layer: Optional[str] = None  # null: the input of the student's last nn.Linear; else a module name
+    kwargs: dict = field(default_factory=dict)  # loss name -> its keyword arguments, e.g. {rkd: {angle_weight: 0}}
+
+    def validate(self, path: str) -> None:
+        for name, weight in self.weights.items():
+            _check(isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0,
+                   f"{path}.weights.{name}", weight, "a number >= 0")
+
+
+@dataclass
 class DistillConfig:
     """One student's run: optimiser, schedule and KD loss."""
 
@@ -198,6 +242,7 @@ class DistillConfig:
     amp: bool = True  # bf16 autocast, on CUDA only
     channels_last: bool = True  # on CUDA only
     prerender_mb: int = 1024  # render all stored views once when they fit in this many MB
+    feature: FeatureKDConfig = field(default_factory=FeatureKDConfig)
 
     def validate(self, path: str) -> None:
         _check_at_least(self, path, 1, "epochs", "batch_size")
@@ -244,6 +289,7 @@ class EnvConfig:
     control_alpha: bool = False  # extra action dimension: the label weight of the kd loss for the epoch, in [0, 1]
     control_mix: bool = False  # extra action dimension: share of the subset from the window, the rest random
     control_sampler: bool = False  # extra action dimension: the window sampler, one of sampler_choices
+    control_feature_weight: bool = False  # extra action dimension: x0..x2 on distill.feature.weights (centre x1)
     sampler_choices: list[str] = field(default_factory=lambda: ["adaptive", "hard_mining", "clean", "easy_to_hard"])
     divergence_penalty: float = -10.0  # reward when the run diverges; the episode ends there
     seed: int = 0  # base seed of the episodes' runs
@@ -271,7 +317,7 @@ class EnvConfig:
         _check(len(self.sampler_choices) >= 1, f"{path}.sampler_choices", self.sampler_choices,
                "a non-empty list of sampler names (control_sampler picks one per epoch)")
         controls = ("control_temperature", "control_fraction", "control_teacher_weights", "control_alpha",
-                    "control_mix", "control_sampler")
+                    "control_mix", "control_sampler", "control_feature_weight")
         _check(self.action == "continuous" or not any(getattr(self, c) for c in controls), f"{path}.action",
                self.action, "continuous when any of " + " / ".join(controls) + " is on")
 
@@ -462,6 +508,10 @@ class Config:
                 tried = values if kind in ("grid", "choice") else [float(v) for v in values]
                 for i, value in enumerate(tried):
                     _check_finite(_coerce(value, tp, f"{where}.{kind}[{i}]"), f"{where}.{kind}[{i}]")
+        _check(not self.env.control_feature_weight or bool(self.distill.feature.weights), "env.control_feature_weight",
+               True, "false unless distill.feature.weights names a feature loss (the action scales those weights)")
+        _check(not self.distill.feature.weights or self.teacher.embedding.store, "teacher.embedding.store", False,
+               "true when distill.feature.weights is set (feature losses read the stored teacher embeddings)")
         _check_proxy(self)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from rlkd.cli import add_config_args, error_message
 from rlkd.config import load_config
 from rlkd.errors import RlkdError
-from rlkd.models.imported import config_modules
+from rlkd.models.imported import config_modules, import_from_working_dir
 from rlkd.pipeline import run_pipeline, stages
 from rlkd.ray_runtime import ensure_ray
 from rlkd.workdir import folder_lock
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cluster", action="store_true", help="join an existing Ray cluster instead of a local one")
     parser.add_argument("--address", default=None, help="with --cluster: the cluster's address (host:port)")
     args = parser.parse_args(argv)
+    import_from_working_dir()
     workdir = Path(args.workdir)
     overrides = list(args.overrides)
     try:

@@ -97,7 +97,7 @@ def test_bad_model_kwargs_name_the_section(capsys, tmp_path, arch):
                 "--set", "teacher.cross_fit=0")
     assert "teacher.model_kwargs: {'bogus': 1} do not fit" in err and "bogus" in err
     with pytest.raises(ConfigError, match=r"^student\.model_kwargs: \{'bogus': 1\} do not fit"):
-        build_model(arch, 10, 1, image_size=16, model_kwargs={"bogus": 1}, section="student")
+        build_model(arch, 10, 1, input_shape=(1, 16, 16), model_kwargs={"bogus": 1}, section="student")
 
 
 def test_torch_pretrained_file_is_never_unpickled(capsys, tmp_path):
@@ -139,7 +139,7 @@ def test_bad_metadata_json_names_the_file(capsys, tmp_path):
     # a temp file of the same name (another run's, here a folder) is left alone: each save has its own
     busy = tmp_path / "m.tmp"
     busy.mkdir()
-    path = save_weights(build_model("mlp", 10, 1, image_size=8), tmp_path / "m.safetensors", {"arch": "mlp"})
+    path = save_weights(build_model("mlp", 10, 1, input_shape=(1, 8, 8)), tmp_path / "m.safetensors", {"arch": "mlp"})
     assert read_metadata(path) == {"arch": "mlp"} and busy.is_dir()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == ["m.tmp"]  # and none of its own left
 

@@ -13,7 +13,7 @@ import torch
 
 from rlkd.errors import ConfigError
 from rlkd.models import build_model
-from rlkd.models.imported import load_factory, runtime_modules
+from rlkd.models.imported import load_callable, runtime_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ def user_dir():
 
 
 def test_a_factory_builds_a_uint8_classifier_with_its_kwargs(user_dir):
-    model = build_model("user_models:small_mlp", 10, 1, image_size=12, model_kwargs={"hidden": 7}, section="student")
+    model = build_model("user_models:small_mlp", 10, 1, input_shape=(1, 12, 12), model_kwargs={"hidden": 7}, section="student")
     assert model.net[1].out_features == 7
     assert model(torch.zeros(2, 1, 12, 12, dtype=torch.uint8)).shape == (2, 10)
     assert [m.__name__ for m in runtime_modules([("student.arch", "user_models:small_mlp"),
@@ -67,15 +67,15 @@ def test_a_factory_builds_a_uint8_classifier_with_its_kwargs(user_dir):
 ])
 def test_a_bad_import_path_names_the_key_and_the_path(user_dir, path, says):
     with pytest.raises(ConfigError, match="student.arch") as err:
-        load_factory(path, "student.arch")
+        load_callable(path, "student.arch")
     assert says in str(err.value)
 
 
 def test_a_factory_that_fails_is_named(user_dir):
     with pytest.raises(ConfigError, match=r"teacher.arch: user_models:broken raised ValueError: no weights here"):
-        build_model("user_models:broken", 10, 1, image_size=12, section="teacher")
+        build_model("user_models:broken", 10, 1, input_shape=(1, 12, 12), section="teacher")
     with pytest.raises(ConfigError, match=r"must take \(num_classes, in_chans, input_shape, \*\*model_kwargs\)"):
-        build_model("user_models:small_mlp", 10, 1, image_size=12, model_kwargs={"depth": 2}, section="student")
+        build_model("user_models:small_mlp", 10, 1, input_shape=(1, 12, 12), model_kwargs={"depth": 2}, section="student")
 
 
 def test_a_bad_import_path_is_exit_2_naming_it(tmp_path):

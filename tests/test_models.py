@@ -19,41 +19,41 @@ def test_timm_models(name):
 
 @pytest.mark.parametrize("name,kwargs", [("tiny_cnn", {}), ("mlp", {"hidden": [8, 8]})])
 def test_builtin_models(name, kwargs):
-    model = build_model(name, 10, 1, image_size=12, model_kwargs=kwargs).eval()
+    model = build_model(name, 10, 1, input_shape=(1, 12, 12), model_kwargs=kwargs).eval()
     assert model(images(c=1, s=12)).shape == (2, 10)
 
 
 def test_unknown_model():
     with pytest.raises(ConfigError, match="neither a built-in"):
-        build_model("no_such_net", 10, 1, image_size=8)
+        build_model("no_such_net", 10, 1, input_shape=(1, 8, 8))
 
 
 def test_safetensors_round_trip(tmp_path):
     torch.manual_seed(0)
-    a = build_model("tiny_cnn", 10, 1, image_size=12).eval()
+    a = build_model("tiny_cnn", 10, 1, input_shape=(1, 12, 12)).eval()
     path = save_weights(a, tmp_path / "m.safetensors", {"arch": "tiny_cnn", "num_classes": 10, "in_chans": 1,
                                                        "data_fingerprint": "abc"})
     assert read_metadata(path)["data_fingerprint"] == "abc"
     torch.manual_seed(1)
-    b = build_model("tiny_cnn", 10, 1, image_size=12, checkpoint=str(path)).eval()
+    b = build_model("tiny_cnn", 10, 1, input_shape=(1, 12, 12), checkpoint=str(path)).eval()
     x = images(4, 1, 12)
     assert torch.equal(a(x), b(x))
 
 
 def test_checkpoint_mismatch_is_clear(tmp_path):
-    a = build_model("tiny_cnn", 10, 1, image_size=12)
+    a = build_model("tiny_cnn", 10, 1, input_shape=(1, 12, 12))
     path = save_weights(a, tmp_path / "m.safetensors", {"arch": "tiny_cnn", "num_classes": 10, "in_chans": 1})
     with pytest.raises(CheckpointError, match="num_classes=10.*num_classes=5"):
-        build_model("tiny_cnn", 5, 1, image_size=12, checkpoint=str(path))
+        build_model("tiny_cnn", 5, 1, input_shape=(1, 12, 12), checkpoint=str(path))
     with pytest.raises(CheckpointError, match="arch='tiny_cnn'.*arch='mlp'"):
-        build_model("mlp", 10, 1, image_size=12, checkpoint=str(path))
+        build_model("mlp", 10, 1, input_shape=(1, 12, 12), checkpoint=str(path))
 
 
 def test_non_safetensors_checkpoint_refused(tmp_path):
     bad = tmp_path / "w.pt"
     torch.save({"x": torch.zeros(1)}, bad)
     with pytest.raises(CheckpointError, match="not a safetensors file"):
-        build_model("tiny_cnn", 10, 1, image_size=12, checkpoint=str(bad))
+        build_model("tiny_cnn", 10, 1, input_shape=(1, 12, 12), checkpoint=str(bad))
 
 
 def test_timm_pretrained_from_local_file(tmp_path):

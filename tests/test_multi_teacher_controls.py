@@ -135,7 +135,7 @@ def test_shards_hold_both_cross_fitted_teachers_and_the_action_grows_by_two(
         fold = weak_teacher_dir / fold_file
         meta = read_metadata(fold)
         held_out = torch.tensor(meta["holdout"])
-        model = build_model("tiny_cnn", 10, 1, image_size=data.image_size, checkpoint=str(fold))
+        model = build_model("tiny_cnn", 10, 1, input_shape=data.input_shape, checkpoint=str(fold))
         expected = predict_logits(model, data.train.images[held_out]) / meta["temperature"]
         # view 0 is the identity view; the shards store fp16
         assert torch.allclose(train[1, held_out, 0], expected, rtol=2e-3, atol=2e-2)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import yaml
 
+from rlkd.config import load_config
 from tests.test_errors import load_launch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,3 +62,22 @@ def test_launch_bad_stage_and_bad_key(tmp_path, capsys):
     assert launch_main(["--workdir", str(tmp_path), "--set", "techer.epochs=1"]) == 2
     err = capsys.readouterr().err
     assert "techer" in err and "teacher" in err
+
+
+def test_teacher_stage_ignores_what_only_precompute_reads(tmp_path):
+    """Storing embeddings, a second teacher or more views must not retrain the teacher; its own keys must."""
+    from rlkd.commands import COMMANDS, already_done
+    from rlkd.config import config_yaml
+
+    teacher = COMMANDS["teacher"]
+    cfg = load_config(None, [])
+    (tmp_path / "config.yaml").write_text(config_yaml(cfg))
+    (tmp_path / "metrics.json").write_text("{}")
+    for name in teacher.outputs:
+        (tmp_path / name).write_text("")
+    assert already_done(teacher, cfg, tmp_path)
+    for same in (["teacher.embedding.store=true"], ["teacher.additional=[x.safetensors]"], ["data.views=4"],
+                 ["teacher.topk=3"]):
+        assert already_done(teacher, load_config(None, same), tmp_path), same
+    for other in (["teacher.epochs=3"], ["data.seed=1"], ["teacher.arch=mlp"]):
+        assert not already_done(teacher, load_config(None, other), tmp_path), other

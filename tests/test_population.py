@@ -266,10 +266,10 @@ def test_mlp_students_train_through_plain_matmuls_as_through_vmap():
 
     def students():
         torch.manual_seed(3)
-        return [build_model("mlp", 10, 1, False, image_size=12, model_kwargs={"hidden": [32, 16]}) for _ in range(3)]
+        return [build_model("mlp", 10, 1, False, input_shape=(1, 12, 12), model_kwargs={"hidden": [32, 16]}) for _ in range(3)]
 
     assert linear_chain(students()[0]) == ["net.1", "net.3", "net.5"]
-    assert linear_chain(build_model("tiny_cnn", 10, 1, False, image_size=12)) is None
+    assert linear_chain(build_model("tiny_cnn", 10, 1, False, input_shape=(1, 12, 12))) is None
     x = torch.randint(0, 256, (3, 8, 1, 12, 12), dtype=torch.uint8)
     plain, mapped = StackedStudents(students()), StackedStudents(students(), plain_matmuls=False)
     assert plain.linears and mapped.linears is None

@@ -45,7 +45,7 @@ def expectation(cfg, teacher_dir):
 
 
 def model_of(path, data):
-    return build_model("tiny_cnn", 10, 1, image_size=data.image_size, checkpoint=str(path))
+    return build_model("tiny_cnn", 10, 1, input_shape=data.input_shape, checkpoint=str(path))
 
 
 def test_round_trip_matches_direct_teacher_forward(shards_dir, teacher_dir):

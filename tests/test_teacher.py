@@ -66,7 +66,7 @@ def test_cross_fit_folds_partition_train_and_never_see_their_fold(tmp_path):
     held = [read_metadata(out / f)["holdout"] for f in main_meta["folds"]]
     assert sorted(sum(held, [])) == list(range(len(data.train)))  # a partition of train
     for name, holdout in zip(main_meta["folds"], held):
-        model = build_model("tiny_cnn", 10, 1, image_size=data.image_size, checkpoint=str(out / name))
+        model = build_model("tiny_cnn", 10, 1, input_shape=data.input_shape, checkpoint=str(out / name))
         probs = torch.softmax(predict_logits(model, data.train.images), 1)
         seen = np.setdiff1d(np.arange(len(data.train)), holdout)
         nll_seen = -probs[seen, data.train.labels[seen]].log().mean()
@@ -81,5 +81,5 @@ def test_cross_fit_folds_partition_train_and_never_see_their_fold(tmp_path):
     again = _fresh_teacher(cfg, data, 10, cfg.teacher.seed + 1)
     train_classifier(again, data.train.subset(np.setdiff1d(np.arange(len(data.train)), held[0])), data.val,
                      cfg.teacher, torch.device("cpu"))
-    saved = build_model("tiny_cnn", 10, 1, image_size=data.image_size, checkpoint=str(out / "fold0.safetensors"))
+    saved = build_model("tiny_cnn", 10, 1, input_shape=data.input_shape, checkpoint=str(out / "fold0.safetensors"))
     assert torch.allclose(predict_logits(again, data.val.images), predict_logits(saved, data.val.images), atol=1e-5)

@@ -21,11 +21,12 @@ class EpochAction:
     sampler: Optional[str] = None
     alpha: Optional[float] = None  # label weight of the kd loss this epoch
     mix: Optional[float] = None  # share of the subset from the sampler's window, the rest uniform in each class
+    feature_scale: Optional[float] = None  # factor on distill.feature.weights this epoch
 
     def as_epoch_kwargs(self) -> dict:
         return {"difficulty": self.difficulty, "fraction": self.fraction, "temperature": self.temperature,
                 "teacher_weights": None if self.teacher_weights is None else list(self.teacher_weights),
-                "sampler": self.sampler, "alpha": self.alpha, "mix": self.mix}
+                "sampler": self.sampler, "alpha": self.alpha, "mix": self.mix, "feature_scale": self.feature_scale}
 
 
 def action_dims(cfg: EnvConfig, num_teachers: int) -> list[str]:
@@ -37,7 +38,7 @@ def action_dims(cfg: EnvConfig, num_teachers: int) -> list[str]:
         dims.append("temperature")
     if cfg.control_teacher_weights:
         dims += [f"teacher_weight_{t}" for t in range(num_teachers)]
-    dims += [name for name in ("alpha", "mix", "sampler") if getattr(cfg, f"control_{name}")]
+    dims += [name for name in ("alpha", "mix", "sampler", "feature_weight") if getattr(cfg, f"control_{name}")]
     return dims
 
 
@@ -58,8 +59,9 @@ def decode_action(action, cfg: Config, num_teachers: int) -> EpochAction:
 
     The centre of the box (0.5 in every dimension, where an untrained PPO policy's mean starts) is the reference
     control, KD on all data with the run's own recipe: fraction 1 (from 0.5 up), alpha = distill.alpha,
-    temperature = distill.temperature, mix 1, equal teacher weights. So PPO explores outward from the best known
-    fixed choice instead of from a random corner of the space (docs/rl.md "The action space").
+    temperature = distill.temperature, mix 1, equal teacher weights, feature weights as configured (x1; x0 to x2).
+    So PPO explores outward from the best known fixed choice instead of from a random corner of the space
+    (docs/rl.md "The action space").
     """
     env = cfg.env
     if env.action == "discrete":
@@ -77,4 +79,5 @@ def decode_action(action, cfg: Config, num_teachers: int) -> EpochAction:
     sampler = choose_sampler(values["sampler"], env.sampler_choices) if env.control_sampler else env.sampler
     alpha = anchored(values["alpha"], 0.0, cfg.distill.alpha, 1.0) if env.control_alpha else None
     mix = anchored(values["mix"], 0.0, 1.0, 1.0) if env.control_mix else None
-    return EpochAction(float(values["difficulty"]), fraction, temperature, weights, sampler, alpha, mix)
+    feature_scale = anchored(values["feature_weight"], 0.0, 1.0, 2.0) if env.control_feature_weight else None
+    return EpochAction(float(values["difficulty"]), fraction, temperature, weights, sampler, alpha, mix, feature_scale)

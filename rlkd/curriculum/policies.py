@@ -65,7 +65,7 @@ class ReplaySchedule:
     def act(self, observation: np.ndarray, epoch: int, epochs: int) -> EpochAction:
         row = self.schedule[min(epoch, len(self.schedule) - 1)]
         return EpochAction(row["difficulty"], row.get("fraction"), row.get("temperature"), sampler="adaptive",
-                           alpha=row.get("alpha"), mix=row.get("mix"))
+                           alpha=row.get("alpha"), mix=row.get("mix"), feature_scale=row.get("feature_scale"))
 
 
 @dataclass

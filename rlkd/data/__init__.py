@@ -1,4 +1,4 @@
-"""Data sources: each returns disjoint train / val / test splits of uint8 images."""
+"""Data sources: each returns disjoint train / val / test splits of inputs (rlkd.data.base says which shapes)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from rlkd.data.digits import load_digits_splits
 from rlkd.data.hf import load_hf_splits
 from rlkd.data.imagefolder import load_imagefolder_splits
 from rlkd.data.noise import apply_label_noise, flip_labels
+from rlkd.data.python_source import load_python_splits
 
 SOURCES: dict[str, Callable[[DataConfig], DatasetSplits]] = {
     "digits": load_digits_splits,
     "hf": load_hf_splits,
     "imagefolder": load_imagefolder_splits,
+    "python": load_python_splits,
 }
 
 

@@ -1,11 +1,17 @@
-"""What every data source returns: three disjoint splits of uint8 images with a fingerprint."""
+"""What every data source returns: three disjoint splits of inputs with a fingerprint.
+
+Inputs are uint8 images N x C x H x W (0..255, normalised inside the model), or float32 tensors of any of
+the shapes N x C x H x W (H != W allowed), N x C x L (signals) or N x F (feature vectors), passed to the
+model as they are. Everything downstream (fingerprints, shards, views, built-in models, the env) follows
+`input_shape`; stored augmentation views exist for images only.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -15,19 +21,21 @@ from sklearn.model_selection import train_test_split
 from rlkd.errors import DataError
 
 SPLITS = ("train", "val", "test")
+INPUT_DTYPES = (torch.uint8, torch.float32)
 
 
 @dataclass
 class Split:
     """One split. `ids` say where each sample came from, so disjointness can be checked."""
 
-    images: torch.Tensor  # uint8, N x C x H x W
+    images: torch.Tensor  # the inputs: uint8 or float32, N x C x H x W, N x C x L or N x F
     labels: torch.Tensor  # int64, N
     ids: list[str]
 
     def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise DataError(f"images must be a uint8 N x C x H x W tensor, got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.images.dtype not in INPUT_DTYPES or not 2 <= self.images.ndim <= 4:
+            raise DataError(f"inputs must be a uint8 or float32 tensor N x C x H x W, N x C x L or N x F, got "
+                            f"{self.images.dtype} {tuple(self.images.shape)}")
         if self.labels.dtype != torch.int64 or len(self.labels) != len(self.images) or len(self.ids) != len(self.images):
             raise DataError("labels (int64) and ids must have one entry per image")
 
@@ -36,9 +44,11 @@ class Split:
 
     @cached_property
     def fingerprint(self) -> str:
-        """sha256 over shape, pixels and labels: equal iff the split's content is equal."""
+        """sha256 over shape, dtype (when not uint8), inputs and labels: equal iff the split's content is equal."""
         h = hashlib.sha256()
         h.update(str(tuple(self.images.shape)).encode())
+        if self.images.dtype != torch.uint8:
+            h.update(str(self.images.dtype).encode())
         h.update(self.images.contiguous().numpy().tobytes())
         h.update(self.labels.numpy().astype("<i8").tobytes())
         return h.hexdigest()
@@ -73,12 +83,19 @@ class DatasetSplits:
         return len(self.class_names)
 
     @property
-    def in_chans(self) -> int:
-        return int(self.train.images.shape[1])
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape: (C, H, W), (C, L) or (F,)."""
+        return tuple(int(d) for d in self.train.images.shape[1:])
 
     @property
-    def image_size(self) -> int:
-        return int(self.train.images.shape[-1])
+    def in_chans(self) -> int:
+        """Channels of images and signals; 1 for feature vectors."""
+        return self.input_shape[0] if len(self.input_shape) >= 2 else 1
+
+    @property
+    def is_image(self) -> bool:
+        """N x C x H x W: the only inputs stored augmentation views (crops, flips) apply to."""
+        return len(self.input_shape) == 3
 
     def split(self, name: str) -> Split:
         if name not in SPLITS:
@@ -99,7 +116,8 @@ class DatasetSplits:
         return h.hexdigest()
 
     def describe(self) -> str:
-        return (f"{self.name}: {self.num_classes} classes, {self.in_chans}x{self.image_size}x{self.image_size}, "
+        shape = "x".join(str(d) for d in self.input_shape)
+        return (f"{self.name}: {self.num_classes} classes, {shape} {str(self.train.images.dtype)[6:]}, "
                 f"train {len(self.train)} / val {len(self.val)} / test {len(self.test)}")
 
 
@@ -114,20 +132,26 @@ def carve_split(split: Split, fraction: float, seed: int) -> tuple[Split, Split]
     return split.subset(np.sort(rest)), split.subset(np.sort(carved))
 
 
-def pil_to_array(img: Image.Image, channels: Optional[int], image_size: Optional[int], where: str) -> np.ndarray:
-    """A PIL image as uint8 C x H x W: mode converted, shorter side resized, center-cropped."""
+def pil_to_array(img: Image.Image, channels: Optional[int], image_size: Union[int, Sequence[int], None],
+                 where: str) -> np.ndarray:
+    """A PIL image as uint8 C x H x W: mode converted, resized and center-cropped to `image_size`.
+
+    An int S gives S x S (shorter side to S, then the square crop); a pair (H, W) gives H x W without
+    distorting the aspect (scaled until both sides fit, then the center H x W crop).
+    """
     if channels is not None:
         img = img.convert("RGB" if channels == 3 else "L")
     elif img.mode not in ("RGB", "L"):
         raise DataError(f"{where}: image mode {img.mode!r} is neither RGB nor L; set data.channels to 1 or 3 "
                         f"to convert every image")
     if image_size is not None:
+        out_h, out_w = (image_size, image_size) if isinstance(image_size, int) else image_size
         w, h = img.size
-        scale = image_size / min(w, h)
-        img = img.resize((max(image_size, round(w * scale)), max(image_size, round(h * scale))), Image.BILINEAR)
+        scale = max(out_h / h, out_w / w)
+        img = img.resize((max(out_w, round(w * scale)), max(out_h, round(h * scale))), Image.BILINEAR)
         w, h = img.size
-        left, top = (w - image_size) // 2, (h - image_size) // 2
-        img = img.crop((left, top, left + image_size, top + image_size))
+        left, top = (w - out_w) // 2, (h - out_h) // 2
+        img = img.crop((left, top, left + out_w, top + out_h))
     arr = np.asarray(img, dtype=np.uint8)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 

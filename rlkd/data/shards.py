@@ -12,6 +12,7 @@ One row per (split, sample, view):
 | logits_{t} | fixed_size_list<float16 or float32>[C] | teacher t's logits for this view, after class map and / T* |
 | topk_idx_{t}, topk_val_{t} | fixed_size_list<int32>[k], fixed_size_list<float16 or float32>[k] | instead of logits_{t} with `teacher.topk: k`: the k largest probabilities |
 | d_conf, d_entropy | float32 | seed difficulty terms of teacher 0, from its full distribution |
+| embedding | fixed_size_list<float16>[d] | with `teacher.embedding.store`: teacher 0's features of this view (rlkd.precompute.embeddings) |
 
 Top-k rebuild (as FKD / ReLabel): p_i = topk_val for the stored classes; the
 remaining mass 1 - sum(topk_val) is spread evenly over the other C - k
@@ -52,7 +53,7 @@ def topk_columns(t: int) -> tuple[str, str]:
     return f"topk_idx_{t}", f"topk_val_{t}"
 
 
-def shard_schema(num_classes: int, num_teachers: int, dtype: str, topk: int) -> pa.Schema:
+def shard_schema(num_classes: int, num_teachers: int, dtype: str, topk: int, embedding_dim: int = 0) -> pa.Schema:
     value = pa.float16() if dtype == "float16" else pa.float32()
     fields = [pa.field("split", pa.string()), pa.field("index", pa.int64()), pa.field("label", pa.int64()),
               pa.field("view", pa.int32())]
@@ -64,7 +65,14 @@ def shard_schema(num_classes: int, num_teachers: int, dtype: str, topk: int) -> 
         else:
             fields.append(pa.field(logits_column(t), pa.list_(value, num_classes)))
     fields += [pa.field("d_conf", pa.float32()), pa.field("d_entropy", pa.float32())]
+    if embedding_dim:
+        fields.append(pa.field("embedding", pa.list_(pa.float16(), embedding_dim)))
     return pa.schema(fields)
+
+
+def embedding_dim(manifest: dict) -> int:
+    """Width of the stored teacher embeddings; 0 when the shards hold none."""
+    return int((manifest.get("embedding") or {}).get("dim", 0))
 
 
 def topk_to_log_probs(idx: torch.Tensor, val: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -133,6 +141,13 @@ def validate_manifest(file: Path, manifest: object) -> None:
     for i, entry in enumerate(_required(file, manifest, "shards", "", list)):
         for key, kind in (("file", str), ("rows", int), ("bytes", int), ("sha256", str)):
             _required(file, entry, key, f"shards[{i}]", kind)
+    embedding = manifest.get("embedding")
+    if embedding is not None:
+        for key, kind in (("dim", int), ("source_dim", int), ("dtype", str)):
+            _required(file, embedding, key, "embedding", kind)
+        if embedding.get("projection") is not None:
+            for key in ("projection_file", "projection_sha256"):
+                _required(file, embedding, key, "embedding", str)
 
 
 def _parse_manifest(path: Path, raw: bytes) -> dict:
@@ -183,6 +198,16 @@ def _verify_files(path: Path, manifest: dict, digest: str) -> None:
         _HASHED.add(key)
 
 
+def _verify_projection(path: Path, manifest: dict) -> None:
+    """The embedding projection the manifest names is there, unchanged."""
+    name = (manifest.get("embedding") or {}).get("projection_file")
+    if name is None:
+        return
+    file = path / name
+    if not file.is_file() or file_sha256(file) != manifest["embedding"]["projection_sha256"]:
+        raise DataError(f"{file}: the embedding projection named in {MANIFEST} is missing or changed; {REDO}")
+
+
 # ----------------------------------------------------------------------------- reader
 
 
@@ -196,6 +221,7 @@ class SplitShards:
     logits: torch.Tensor  # (T, N, V, C) float32: teachers' logits (log-probs where rebuilt from top-k)
     d_conf: torch.Tensor  # (N, V) float32
     d_entropy: torch.Tensor  # (N, V) float32
+    embeddings: Optional[torch.Tensor] = None  # (N, V, D) float16 teacher embeddings, when stored
 
     def __len__(self) -> int:
         return len(self.label)
@@ -269,7 +295,10 @@ def _split_arrays(table: pa.Table, split: str, n: int, views: int, manifest: dic
     logits_t = torch.stack(logits)
     d_conf = torch.from_numpy(table.column("d_conf").to_numpy().astype(np.float32))
     d_ent = torch.from_numpy(table.column("d_entropy").to_numpy().astype(np.float32))
-    for name, values in (("logits", logits_t), ("d_conf", d_conf), ("d_entropy", d_ent)):
+    dim = embedding_dim(manifest)
+    embeddings = torch.from_numpy(_column_matrix(table, "embedding", dim).copy()) if dim else None
+    checked = [("logits", logits_t), ("d_conf", d_conf), ("d_entropy", d_ent)]
+    for name, values in checked + ([("embedding", embeddings)] if dim else []):
         if not bool(torch.isfinite(values).all()):
             raise DataError(f"{path}: split {split!r} column {name} holds NaN or inf (a diverged teacher or a "
                             f"corrupt write); fix the teacher and {REDO}")
@@ -277,7 +306,8 @@ def _split_arrays(table: pa.Table, split: str, n: int, views: int, manifest: dic
     labels = table.column("label").to_numpy()[::views]
     return SplitShards(views, torch.from_numpy(labels.astype(np.int64)),
                        torch.from_numpy(view_params.reshape(n, views, 5)), logits_t.view(teachers, n, views, c),
-                       d_conf.view(n, views), d_ent.view(n, views))
+                       d_conf.view(n, views), d_ent.view(n, views),
+                       None if embeddings is None else embeddings.view(n, views, dim))
 
 
 def load_shards(path: str | Path, expect: Optional[ShardExpectation] = None) -> TeacherShards:
@@ -289,7 +319,9 @@ def load_shards(path: str | Path, expect: Optional[ShardExpectation] = None) -> 
     if expect is not None:
         _check_expectation(path, manifest, expect)
     _verify_files(path, manifest, _bytes_digest(raw))
-    schema = shard_schema(manifest["num_classes"], len(manifest["teachers"]), manifest["logits_dtype"], manifest["topk"])
+    _verify_projection(path, manifest)
+    schema = shard_schema(manifest["num_classes"], len(manifest["teachers"]), manifest["logits_dtype"], manifest["topk"],
+                          embedding_dim(manifest))
     tables = []
     for entry in manifest["shards"]:
         file = path / entry["file"]

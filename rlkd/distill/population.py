@@ -67,13 +67,15 @@ class StudentPopulation:
         self.diverged = [False] * len(self.runs)
         self.stack: Optional[StackedStudents] = None
         self.reason = "one lane: nothing to batch"  # and vmap's overhead would make it slower than alone
-        if len(self.runs) > 1:
+        if any(c.distill.feature.weights for c in cfgs):
+            self.reason = "feature-level KD (distill.feature) reads each student's features through a hook"
+        elif len(self.runs) > 1:
             first = torch.zeros(len(self.runs), 2, dtype=torch.long, device=self.device)  # 2 samples per lane
             self.stack, self.reason = StackedStudents.build([r.student for r in self.runs],
                                                             self.run_data.batch_images(first, first), self.runs[0].amp)
-            if self.stack is None:
-                log.warning("StudentPopulation: student %s cannot be batched, %s; its %d lanes train one after another",
-                            cfgs[0].student.arch, self.reason, len(self.runs))
+        if self.stack is None and len(self.runs) > 1:
+            log.warning("StudentPopulation: student %s cannot be batched, %s; its %d lanes train one after another",
+                        cfgs[0].student.arch, self.reason, len(self.runs))
 
     @property
     def device(self) -> torch.device:

@@ -24,6 +24,7 @@ from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards
 from rlkd.data.views import render_view
 from rlkd.difficulty import Difficulty, combine, kl_difficulty, label_difficulty
+from rlkd.distill.feature_kd import FeatureDistiller
 from rlkd.distill.losses import LABEL_WEIGHTED, Targets, build_loss
 from rlkd.distill.samplers import LABEL_RANKED, SamplerAction, sample_indices
 from rlkd.errors import CheckpointError, ConfigError, DataError, RlkdError
@@ -58,6 +59,7 @@ class EpochStats:
     alpha: Optional[float]  # the loss's label weight this epoch (kd / multi_teacher; None for the other losses)
     mix: float  # share of the subset from the sampler's window, the rest uniform
     subset_d_label_mean: float  # D_label of the samples trained on: low when the subset avoids wrong labels
+    feature_scale: Optional[float] = None  # factor on distill.feature.weights this epoch (None: no feature KD)
 
 
 class RunData:
@@ -67,12 +69,14 @@ class RunData:
         self.device = dev = resolve_device(cfg.resources.device)
         _check_inputs(shards, data)
         tr = shards.splits["train"]
-        self.num_classes, self.in_chans, self.image_size = shards.num_classes, data.in_chans, data.image_size
+        self.num_classes, self.in_chans, self.input_shape = shards.num_classes, data.in_chans, data.input_shape
         self.images = data.train.images.to(dev)
         self.labels = data.train.labels.to(dev)
         self.views = tr.views.to(dev)  # (N, V, 5)
         self.teacher_logits = tr.logits.to(dev)  # (T, N, V, C)
         self.teacher_conf, self.teacher_entropy = tr.d_conf[:, 0].to(dev), tr.d_entropy[:, 0].to(dev)
+        # (N, V, D) float32, or None: the shards hold no embeddings (teacher.embedding.store was off)
+        self.teacher_embeddings = None if tr.embeddings is None else tr.embeddings.to(dev, torch.float32)
         self.d_label = label_difficulty(self.teacher_logits[0, :, 0], self.labels)  # fixed for the whole run
         q = torch.quantile(self.d_label.double(), torch.tensor([0.5, 0.9], dtype=torch.float64, device=dev))
         self.d_label_quantiles = {"d_label_q50": q[0].item(), "d_label_q90": q[1].item()}
@@ -88,7 +92,7 @@ class RunData:
     def _prerender(self, prerender_mb: int) -> Optional[torch.Tensor]:
         """All stored views rendered once, when they fit in `distill.prerender_mb`; else per batch."""
         n, v = self.views.shape[:2]
-        if v == 1 and bool((self.views[:, 0, 2] == self.images.shape[2]).all()):
+        if v == 1 and render_view(self.images, self.views[:, 0]) is self.images:
             return self.images[:, None]  # identity only: the images themselves, no copy
         if n * v * self.images[0].numel() > prerender_mb * 2 ** 20:
             return None
@@ -133,6 +137,7 @@ class EpochPlan:
     views: torch.Tensor  # the stored view each of them replays
     teacher_weights: Optional[torch.Tensor]  # (T,) weights over teachers, or None
     bounds: list[int]  # batch start offsets, then len(order)
+    feature_scale: float = 1.0  # factor on distill.feature.weights this epoch
 
     @property
     def num_batches(self) -> int:
@@ -165,7 +170,7 @@ class DistillationRun:
         torch.manual_seed(seed)
         st = cfg.student
         self.student = build_model(st.arch, run_data.num_classes, run_data.in_chans, st.pretrained,
-                                   image_size=run_data.image_size, pretrained_file=st.pretrained_file,
+                                   input_shape=run_data.input_shape, pretrained_file=st.pretrained_file,
                                    model_kwargs=st.model_kwargs, section="student").to(dev)
         self._cuda = dev.type == "cuda"
         if self._cuda and cfg.distill.channels_last:
@@ -175,7 +180,8 @@ class DistillationRun:
             raise CheckpointError(f"student {st.arch} outputs {width} classes but the shards hold "
                                   f"{run_data.num_classes}; check student.model_kwargs")
         d = cfg.distill
-        params = self.student.parameters()
+        self.feature_kd = self._feature_distiller(d) if d.feature.weights else None
+        params = [*self.student.parameters(), *(self.feature_kd.parameters() if self.feature_kd else [])]
         # fused kernels: one op per step instead of several per parameter (per-op overhead rules small students)
         self.optimizer = (torch.optim.Adam(params, lr=d.lr, weight_decay=d.weight_decay, fused=True)
                           if d.optimizer == "adam" else
@@ -192,6 +198,13 @@ class DistillationRun:
         self.student_logits = self._full_pass()  # identity-view logits for D_kl
 
     # ------------------------------------------------------------------ helpers
+    def _feature_distiller(self, d) -> FeatureDistiller:
+        embeddings = self.run_data.teacher_embeddings
+        if embeddings is None:
+            raise DataError(f"distill.feature.weights {d.feature.weights} needs teacher embeddings in the shards, "
+                            f"and these have none; set teacher.embedding.store: true and re-run `rlkd precompute`")
+        return FeatureDistiller(self.student, d.feature, embeddings.shape[-1], self.images[:2])
+
     @property
     def epochs(self) -> int:
         return self.cfg.distill.epochs
@@ -269,14 +282,16 @@ class DistillationRun:
     def epoch(self, difficulty: Optional[float] = None, fraction: Optional[float] = None,
               temperature: Optional[float] = None, teacher_weights: Optional[torch.Tensor] = None,
               sampler: Optional[str] = None, alpha: Optional[float] = None,
-              mix: Optional[float] = None) -> EpochStats:
+              mix: Optional[float] = None, feature_scale: Optional[float] = None) -> EpochStats:
         """Train one epoch on the sampler's subset for this action; evaluate on val.
 
         `alpha` sets the label weight of the loss for this epoch only (kd / multi_teacher); `mix` the share
-        of the subset taken from the sampler's window, the rest drawn uniformly within each class.
+        of the subset taken from the sampler's window, the rest drawn uniformly within each class;
+        `feature_scale` multiplies distill.feature.weights for this epoch.
         """
         start = time.perf_counter()
-        plan = self.plan_epoch(difficulty, fraction, temperature, teacher_weights, sampler, alpha, mix)
+        plan = self.plan_epoch(difficulty, fraction, temperature, teacher_weights, sampler, alpha, mix,
+                               feature_scale)
         table = self.teacher_table(plan.temperature)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
@@ -288,6 +303,8 @@ class DistillationRun:
             w = None if plan.teacher_weights is None else plan.teacher_weights.expand(len(b), -1)
             loss = self.loss_fn(out, batch_targets(table, self.labels[b], b * self.num_views + v, plan,
                                                    self.epoch_index, w))
+            if self.feature_kd is not None:
+                loss = loss + self.feature_kd.loss(self.run_data.teacher_embeddings[b, v], plan.feature_scale)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -303,7 +320,7 @@ class DistillationRun:
     def plan_epoch(self, difficulty: Optional[float] = None, fraction: Optional[float] = None,
                    temperature: Optional[float] = None, teacher_weights: Optional[torch.Tensor] = None,
                    sampler: Optional[str] = None, alpha: Optional[float] = None,
-                   mix: Optional[float] = None) -> EpochPlan:
+                   mix: Optional[float] = None, feature_scale: Optional[float] = None) -> EpochPlan:
         """The next epoch for this action (the arguments of `epoch`): draws its subset, order and views."""
         if self.finished:
             raise RlkdError(f"the run has finished: {self.epoch_index} of {self.epochs} epochs, "
@@ -328,7 +345,7 @@ class DistillationRun:
         weights = None if teacher_weights is None else torch.as_tensor(teacher_weights, dtype=torch.float32,
                                                                        device=self.device)
         return EpochPlan(action, temp, label_weight, d_sample, order, views, weights,
-                         batch_bounds(len(order), dc.batch_size))
+                         batch_bounds(len(order), dc.batch_size), 1.0 if feature_scale is None else float(feature_scale))
 
     def teacher_table(self, temperature: float) -> dict[str, Optional[torch.Tensor]]:
         """The teacher tables this run's loss reads, flattened to (T, N*V, C): a batch picks its rows."""
@@ -371,7 +388,8 @@ class DistillationRun:
                            self.budget_samples, self.budget, plan.action.difficulty, plan.action.fraction,
                            plan.temperature, chosen.mean().item(), chosen.std().item() if n > 1 else 0.0, seconds,
                            alpha=plan.label_weight if self.cfg.distill.mode in LABEL_WEIGHTED else None,
-                           mix=plan.action.mix, subset_d_label_mean=self.d_label[plan.order].mean().item())
+                           mix=plan.action.mix, subset_d_label_mean=self.d_label[plan.order].mean().item(),
+                           feature_scale=plan.feature_scale if self.feature_kd is not None else None)
         self.history.append(asdict(stats))
         return stats
 
@@ -401,11 +419,14 @@ class DistillationRun:
         return {"student": self.student.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
                 "epoch_index": self.epoch_index, "samples_seen": self.samples_seen,
-                "student_logits": self.student_logits.clone(), "history": list(self.history)}
+                "student_logits": self.student_logits.clone(), "history": list(self.history),
+                "feature_losses": self.feature_kd.losses.state_dict() if self.feature_kd is not None else None}
 
     def load_state_dict(self, state: dict) -> None:
         self.student.load_state_dict(state["student"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.feature_kd is not None:
+            self.feature_kd.losses.load_state_dict(state["feature_losses"])
         self.gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch_index, self.samples_seen = state["epoch_index"], state["samples_seen"]

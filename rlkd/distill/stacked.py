@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from rlkd.models.factory import ImageClassifier
+from rlkd.models.factory import ImageClassifier, normalise_inputs
 
 
 class StackedStudents:
@@ -83,9 +83,9 @@ class StackedStudents:
             return self._own_inputs(params, buffers, x).float()
 
     def _chain(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
-        """The `mlp` built-in on stacked rows, x (K, B, C, H, W): ImageClassifier's normalisation (its (K, 1, C,
-        1, 1) buffers broadcast over the batch), then each Linear as one baddbmm, ReLU between them."""
-        h = ((x.to(buffers["mean"].dtype) - buffers["mean"]) / buffers["std"]).flatten(2)
+        """The `mlp` built-in on stacked rows, x (K, B, *input_shape): ImageClassifier's normalisation (its
+        (K, 1, C, 1, ...) buffers broadcast over the batch), then each Linear as one baddbmm, ReLU between them."""
+        h = normalise_inputs(x, buffers["mean"], buffers["std"]).flatten(2)
         for i, name in enumerate(self.linears):
             h = torch.baddbmm(params[f"{name}.bias"].unsqueeze(1), h, params[f"{name}.weight"].transpose(1, 2))
             if i + 1 < len(self.linears):

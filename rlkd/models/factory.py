@@ -1,4 +1,4 @@
-"""`build_model`: any timm model or a built-in, wrapped so that it takes uint8 images."""
+"""`build_model`: a built-in, a timm model or the user's factory, wrapped so that it takes the data's inputs."""
 
 from __future__ import annotations
 
@@ -15,17 +15,29 @@ from rlkd.models.imported import imported_model, is_import_path
 from rlkd.models.io import read_torch_state_dict
 
 
-class ImageClassifier(nn.Module):
-    """Normalises raw 0..255 pixels inside the model, so teacher, student and precompute agree."""
+def normalise_inputs(inputs: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to the network's scale, per channel; float inputs as they are (their scale is the loader's)."""
+    if inputs.dtype != torch.uint8:
+        return inputs.to(mean.dtype)
+    return (inputs.to(mean.dtype) - mean) / std
 
-    def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]):
+
+class ImageClassifier(nn.Module):
+    """Normalises raw 0..255 pixels inside the model, so teacher, student and precompute agree.
+
+    uint8 inputs (images) are normalised per channel; float inputs (the user's signals, feature vectors or
+    float images) reach the network as they are: their scale is the loader's choice.
+    """
+
+    def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...], input_ndim: int = 3):
         super().__init__()
         self.net = net
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) * 255.0, persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) * 255.0, persistent=False)
+        shape = (1, -1) + (1,) * max(input_ndim - 1, 0)  # broadcast over one sample's (C, H, W), (C, L) or (F,)
+        self.register_buffer("mean", torch.tensor(mean).view(shape) * 255.0, persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(shape) * 255.0, persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net((images.to(self.mean.dtype) - self.mean) / self.std)
+        return self.net(normalise_inputs(images, self.mean, self.std))
 
 
 def _pretrained_overlay(pretrained_file: str, key: str) -> dict:
@@ -77,10 +89,13 @@ def _timm_model(name: str, num_classes: int, in_chans: int, pretrained: bool, pr
 
 
 def build_model(name: str, num_classes: int, in_chans: int, pretrained: bool = False,
-                checkpoint: Optional[str] = None, *, image_size: Optional[int] = None,
+                checkpoint: Optional[str] = None, *, input_shape: Optional[tuple[int, ...]] = None,
                 pretrained_file: Optional[str] = None, model_kwargs: Optional[dict] = None,
                 section: Optional[str] = None) -> ImageClassifier:
-    """Build a classifier taking uint8 N x C x H x W images.
+    """Build a classifier taking the data's inputs (`input_shape` per sample; uint8 images or floats).
+
+    Built-ins and the user's factories are called alike, `(num_classes, in_chans, input_shape, **kwargs)`,
+    and need `input_shape`; timm models take images of any size.
 
     `checkpoint` loads rlkd weights (safetensors) after checking that the file was
     saved for the same arch, class count and input channels. `pretrained_file`
@@ -94,22 +109,27 @@ def build_model(name: str, num_classes: int, in_chans: int, pretrained: bool = F
         if pretrained:
             raise ConfigError(f"{key}pretrained: model {name!r} comes from its own factory; set pretrained: false "
                               f"and load its weights there")
-        if image_size is None:
-            raise ConfigError(f"model {name!r} needs image_size")
-        net = imported_model(name, num_classes, in_chans, (in_chans, image_size, image_size), kwargs, key)
-        model = ImageClassifier(net, (0.5,) * in_chans, (0.5,) * in_chans)
+        if input_shape is None:
+            raise ConfigError(f"model {name!r} needs input_shape")
+        net = imported_model(name, num_classes, in_chans, tuple(input_shape), kwargs, key)
+        model = ImageClassifier(net, (0.5,) * in_chans, (0.5,) * in_chans, len(input_shape))
     elif name in BUILTIN_MODELS:
         if pretrained:
             raise ConfigError(f"built-in model {name!r} has no pretrained weights; set pretrained: false")
-        if image_size is None:
-            raise ConfigError(f"built-in model {name!r} needs image_size")
+        if input_shape is None:
+            raise ConfigError(f"built-in model {name!r} needs input_shape")
         try:
-            net = BUILTIN_MODELS[name](num_classes, in_chans, image_size, **kwargs)
+            net = BUILTIN_MODELS[name](num_classes, in_chans, tuple(input_shape), **kwargs)
         except TypeError as exc:
             raise ConfigError(f"{key}model_kwargs: {kwargs} do not fit built-in {name!r} ({exc}); remove or rename "
                               f"the keys the model does not take") from exc
-        model = ImageClassifier(net, (0.5,) * in_chans, (0.5,) * in_chans)
+        except ConfigError as exc:
+            raise ConfigError(f"{key}arch: {exc}") from exc
+        model = ImageClassifier(net, (0.5,) * in_chans, (0.5,) * in_chans, len(input_shape))
     else:
+        if input_shape is not None and len(input_shape) != 3:
+            raise ConfigError(f"{key}arch: timm model {name!r} takes images (C, H, W), but one input here has "
+                              f"shape {tuple(input_shape)}; use a built-in (mlp, cnn1d) or your own factory")
         net, mean, std = _timm_model(name, num_classes, in_chans, pretrained, pretrained_file, kwargs, key)
         model = ImageClassifier(net, mean, std)
     if checkpoint is not None:

@@ -1,19 +1,21 @@
-"""Models by import path: `teacher.arch` / `student.arch` = "package.module:factory".
+"""Models and data loaders by import path: `teacher.arch` / `student.arch` = "package.module:factory",
+`data.python.loader` = "package.module:function".
 
 The factory is called as `factory(num_classes, in_chans, input_shape, **model_kwargs)` and returns an
-`nn.Module` taking float inputs of `input_shape` (C, H, W) per sample. It has to exist in every process Ray
-starts (precompute actors, env runners, Tune trials), not only in the driver: `runtime_modules` names the
+`nn.Module` taking float inputs of `input_shape` ((C, H, W), (C, L) or (F,)) per sample. It has to exist in
+every process Ray starts (precompute actors, env runners, Tune trials), not only in the driver: `runtime_modules` names the
 user's modules that rlkd ships with Ray's runtime environment (`py_modules`) when it starts or joins Ray.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import sysconfig
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Optional
 
 from torch import nn
 
@@ -22,15 +24,23 @@ from rlkd.errors import ConfigError
 FIX = "put its folder on PYTHONPATH (or run from it) on the machine that starts rlkd"
 
 
+def import_from_working_dir() -> None:
+    """Import paths resolve from the folder rlkd is run from, as under `python -m`: the `rlkd` console script
+    and scripts/launch.py would otherwise look only beside themselves and in site-packages."""
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def is_import_path(name: str) -> bool:
     return ":" in name
 
 
-def load_factory(path: str, key: str) -> Callable[..., nn.Module]:
-    """The callable an import path names; a ConfigError naming `key` and the path when it is not there."""
+def load_callable(path: str, key: str) -> Callable:
+    """The callable an import path names (a model factory, a data loader); a ConfigError naming `key` and the
+    path when it is not there."""
     module_name, _, attr = path.partition(":")
     if not module_name or not attr or not all(part.isidentifier() for part in module_name.split(".") + attr.split(".")):
-        raise ConfigError(f"{key}: {path!r} is not an import path; write package.module:factory")
+        raise ConfigError(f"{key}: {path!r} is not an import path; write package.module:function")
     try:
         target = importlib.import_module(module_name)
     except ImportError as exc:
@@ -42,14 +52,14 @@ def load_factory(path: str, key: str) -> Callable[..., nn.Module]:
                               f"the colon")
         target = getattr(target, part)
     if not callable(target):
-        raise ConfigError(f"{key}: {path!r} is a {type(target).__name__}, not a callable that builds a model")
+        raise ConfigError(f"{key}: {path!r} is a {type(target).__name__}, not a callable")
     return target
 
 
 def imported_model(path: str, num_classes: int, in_chans: int, input_shape: tuple[int, ...], kwargs: dict,
                    key: str) -> nn.Module:
     """`factory(num_classes, in_chans, input_shape, **kwargs)`, checked: a failure names the factory."""
-    factory = load_factory(path, f"{key}arch")
+    factory = load_callable(path, f"{key}arch")
     try:
         model = factory(num_classes, in_chans, input_shape, **kwargs)
     except TypeError as exc:
@@ -63,16 +73,16 @@ def imported_model(path: str, num_classes: int, in_chans: int, input_shape: tupl
     return model
 
 
-def runtime_modules(archs: Iterable[tuple[str, str]]) -> list[ModuleType]:
-    """The top-level modules of these (config key, arch) import paths that are the user's own code (not installed
-    into site-packages): what Ray must ship to its workers for the models to exist there."""
+def runtime_modules(paths: Iterable[tuple[str, Optional[str]]]) -> list[ModuleType]:
+    """The top-level modules of these (config key, value) import paths that are the user's own code (not
+    installed into site-packages): what Ray must ship to its workers for the models and loaders to exist there."""
     installed = {Path(p).resolve() for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])}
     found: dict[str, ModuleType] = {}
-    for key, arch in archs:
-        if not is_import_path(arch):
+    for key, path in paths:
+        if path is None or not is_import_path(path):
             continue
-        load_factory(arch, key)  # a missing module or factory is its clear error here, before Ray starts
-        top = arch.partition(":")[0].split(".")[0]
+        load_callable(path, key)  # a missing module or function is its clear error here, before Ray starts
+        top = path.partition(":")[0].split(".")[0]
         module = sys.modules[top]
         where = Path(getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", [])), "")).resolve()
         if top != "rlkd" and not any(where.is_relative_to(root) for root in installed):
@@ -81,5 +91,7 @@ def runtime_modules(archs: Iterable[tuple[str, str]]) -> list[ModuleType]:
 
 
 def config_modules(cfg) -> list[ModuleType]:
-    """`runtime_modules` of a config's teacher and student."""
-    return runtime_modules([("teacher.arch", cfg.teacher.arch), ("student.arch", cfg.student.arch)])
+    """`runtime_modules` of a config's teacher, student and data loader."""
+    loader = cfg.data.python.loader if cfg.data.source == "python" else None
+    return runtime_modules([("teacher.arch", cfg.teacher.arch), ("student.arch", cfg.student.arch),
+                            ("data.python.loader", loader)])

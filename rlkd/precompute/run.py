@@ -8,6 +8,7 @@ needed to read. Writing does need a path every node can reach (docs/cluster.md).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -16,6 +17,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pyarrow as pa
@@ -25,9 +27,11 @@ import rlkd
 from rlkd.config import Config, ResourcesConfig
 from rlkd.data import SPLITS, DatasetSplits, load_data
 from rlkd.data.shards import MANIFEST, SCHEMA_VERSION, load_shards, read_manifest, shard_entry
-from rlkd.data.views import VIEW_FIELDS, sample_views
+from rlkd.data.views import VIEW_FIELDS, sample_views, view_extent
 from rlkd.errors import DataError
 from rlkd.models.inference import resolve_device
+from rlkd.precompute.embeddings import EmbeddingSpec, fit_embedding
+from rlkd.precompute.embeddings import manifest_entry as embedding_entry
 from rlkd.precompute.scoring import LoadedTeacher, score_rows
 from rlkd.precompute.teachers import TeacherBundle, load_teacher_bundles
 from rlkd.ray_runtime import ensure_ray
@@ -41,13 +45,20 @@ def view_count(cfg: Config, split: str) -> int:
     return cfg.data.views if split == "train" else 1
 
 
+def check_views(cfg: Config, data: DatasetSplits) -> None:
+    """Crops and flips are image augmentations: other inputs get the identity view only."""
+    if cfg.data.views > 1 and not data.is_image:
+        raise DataError(f"data.views: {cfg.data.views} stored views need images (N x C x H x W), but these inputs are "
+                        f"{'N x ' + ' x '.join(map(str, data.input_shape))}; set data.views: 1")
+
+
 def row_table(cfg: Config, data: DatasetSplits) -> pa.Table:
     """One row per (split, sample, view), views drawn from `data.view_seed`."""
     parts = []
     for split in SPLITS:
         s = data.split(split)
         k = view_count(cfg, split)
-        h, w = s.images.shape[-2:]
+        h, w = view_extent(data.input_shape)
         views = sample_views(len(s), k, h, w, cfg.data.view_seed + SPLITS.index(split), cfg.data.view_min_scale,
                              cfg.data.view_flip).reshape(-1, 5)
         cols = {"split": pa.array([split] * len(views)), "index": pa.array(np.repeat(np.arange(len(s)), k)),
@@ -62,14 +73,16 @@ def inputs_key(cfg: Config, data: DatasetSplits, bundles: list[TeacherBundle]) -
     d = cfg.data
     spec = {"schema": SCHEMA_VERSION, "data": data.fingerprint, "teachers": [b.sha256 for b in bundles],
             "views": [d.views, d.view_seed, d.view_min_scale, d.view_flip],
-            "dtype": cfg.teacher.logits_dtype, "topk": cfg.teacher.topk}
+            "dtype": cfg.teacher.logits_dtype, "topk": cfg.teacher.topk,
+            "embedding": dataclasses.asdict(cfg.teacher.embedding) if cfg.teacher.embedding.store else None}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
 class TeacherPredictor:
     """A Ray Data actor: loads the teachers once, then scores batches of rows."""
 
-    def __init__(self, images, bundles, num_classes: int, dtype: str, topk: int, device: str, threads: int):
+    def __init__(self, images, bundles, num_classes: int, dtype: str, topk: int, device: str, threads: int,
+                 embedding: Optional[EmbeddingSpec] = None):
         import ray
 
         if threads > 0:
@@ -80,7 +93,8 @@ class TeacherPredictor:
             warnings.simplefilter("ignore", UserWarning)
             self.images = {k: torch.from_numpy(v) for k, v in images.items()}
         self.device = resolve_device(device)
-        self.teachers = [LoadedTeacher.from_bundle(b, self.device) for b in bundles]
+        self.teachers = [LoadedTeacher.from_bundle(b, self.device, embedding if t == 0 else None)
+                         for t, b in enumerate(bundles)]
         self.args = (num_classes, dtype, topk, self.device)
 
     def __call__(self, batch: dict) -> pa.Table:
@@ -88,7 +102,8 @@ class TeacherPredictor:
 
 
 def write_scored_rows(rows: pa.Table, images: dict[str, np.ndarray], bundles: list[TeacherBundle], num_classes: int,
-                      dtype: str, topk: int, res: ResourcesConfig, folder: Path) -> None:
+                      dtype: str, topk: int, res: ResourcesConfig, folder: Path,
+                      embedding: Optional[EmbeddingSpec] = None) -> None:
     """The Ray Data pipeline: row blocks -> actor pool of TeacherPredictor -> Parquet files in `folder`."""
     import ray
 
@@ -101,7 +116,8 @@ def write_scored_rows(rows: pa.Table, images: dict[str, np.ndarray], bundles: li
         num_cpus=res.precompute_cpus_per_actor, num_gpus=gpus,
         fn_constructor_kwargs={"images": ray.put(images), "bundles": ray.put(bundles), "num_classes": num_classes,
                                "dtype": dtype, "topk": topk, "device": "cuda" if gpus > 0 else "cpu",
-                               "threads": max(1, math.floor(res.precompute_cpus_per_actor)) if gpus == 0 else 1},
+                               "threads": max(1, math.floor(res.precompute_cpus_per_actor)) if gpus == 0 else 1,
+                               "embedding": embedding},
     ).write_parquet(str(folder), min_rows_per_file=res.precompute_rows_per_shard)
 
 
@@ -156,9 +172,11 @@ def write_shards(cfg: Config, data: DatasetSplits, bundles: list[TeacherBundle],
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     final.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    emb = cfg.teacher.embedding
     try:
+        spec = fit_embedding(emb, bundles[0].main.build(torch.device("cpu")), data.train.images) if emb.store else None
         write_scored_rows(row_table(cfg, data), {s: data.split(s).images.numpy() for s in SPLITS}, bundles,
-                          data.num_classes, cfg.teacher.logits_dtype, cfg.teacher.topk, res, tmp)
+                          data.num_classes, cfg.teacher.logits_dtype, cfg.teacher.topk, res, tmp, spec)
         seconds = time.perf_counter() - start
         manifest = _finish(tmp, final, {
             "schema_version": SCHEMA_VERSION, "rlkd_version": rlkd.__version__, "inputs_key": key,
@@ -168,6 +186,7 @@ def write_shards(cfg: Config, data: DatasetSplits, bundles: list[TeacherBundle],
             "views": {"train": cfg.data.views, "seed": cfg.data.view_seed, "min_scale": cfg.data.view_min_scale,
                       "flip": cfg.data.view_flip},
             "teachers": [b.manifest_entry() for b in bundles],
+            "embedding": None if spec is None else embedding_entry(emb, spec, tmp),
             "data": {"name": data.name, "fingerprint": data.fingerprint, "label_noise": data.noise or None,
                      "splits": {s: {"fingerprint": data.split(s).fingerprint, "samples": len(data.split(s)),
                                     "views": view_count(cfg, s)} for s in SPLITS}},
@@ -179,6 +198,7 @@ def write_shards(cfg: Config, data: DatasetSplits, bundles: list[TeacherBundle],
 
 def run_precompute(cfg: Config, out: Path, force: bool = False) -> dict:
     data = load_data(cfg.data)
+    check_views(cfg, data)
     bundles = load_teacher_bundles(cfg, data)
     key = inputs_key(cfg, data, bundles)
     final = out / SHARDS_DIR

@@ -18,6 +18,8 @@ from rlkd.data.shards import logits_column, shard_schema, topk_columns
 from rlkd.data.views import VIEW_FIELDS, render_view
 from rlkd.difficulty import teacher_difficulty
 from rlkd.models.inference import map_classes
+from rlkd.models.features import FeatureTap
+from rlkd.precompute.embeddings import EmbeddingSpec, teacher_features
 from rlkd.precompute.teachers import TeacherBundle
 
 
@@ -28,13 +30,22 @@ class LoadedTeacher:
     folds: list[tuple[nn.Module, float]]
     fold_of_train: Optional[torch.Tensor]
     class_map: Optional[list[int]]
+    embedding: Optional[EmbeddingSpec] = None
+    tap: Optional[FeatureTap] = None  # on `main`, when this teacher's embeddings are stored
 
     @classmethod
-    def from_bundle(cls, bundle: TeacherBundle, device: torch.device) -> "LoadedTeacher":
+    def from_bundle(cls, bundle: TeacherBundle, device: torch.device,
+                    embedding: Optional[EmbeddingSpec] = None) -> "LoadedTeacher":
         folds = [(f.build(device), float(f.meta.get("temperature", 1.0))) for f in bundle.folds]
         fold_of = torch.from_numpy(bundle.fold_of_train) if bundle.fold_of_train is not None else None
-        return cls(bundle.main.build(device), float(bundle.main.meta.get("temperature", 1.0)), folds, fold_of,
-                   bundle.main.meta.get("class_map"))
+        main = bundle.main.build(device)
+        tap = None if embedding is None else FeatureTap(main, embedding.layer, "teacher.embedding.layer")
+        return cls(main, float(bundle.main.meta.get("temperature", 1.0)), folds, fold_of,
+                   bundle.main.meta.get("class_map"), embedding, tap)
+
+    def embeddings(self, images: torch.Tensor) -> np.ndarray:
+        """(N, dim) float16: the main teacher's (projected) features of every row."""
+        return self.embedding.project(teacher_features(self.main, self.tap, images)).numpy().astype(np.float16)
 
     @torch.no_grad()
     def logits(self, images: torch.Tensor, split: np.ndarray, index: torch.Tensor) -> torch.Tensor:
@@ -70,9 +81,10 @@ def score_rows(rows: dict[str, np.ndarray], images: dict[str, torch.Tensor], tea
         sel = torch.from_numpy(np.flatnonzero(split == name))
         rendered = render_view(images[name][index[sel]].to(device), params[sel].to(device))
         if batch is None:
-            batch = torch.empty((len(index), *rendered.shape[1:]), dtype=torch.uint8, device=device)
+            batch = torch.empty((len(index), *rendered.shape[1:]), dtype=rendered.dtype, device=device)
         batch[sel.to(device)] = rendered
-    schema = shard_schema(num_classes, len(teachers), dtype, topk)
+    embedding = teachers[0].embedding
+    schema = shard_schema(num_classes, len(teachers), dtype, topk, 0 if embedding is None else embedding.dim)
     np_dtype = np.float16 if dtype == "float16" else np.float32
     columns = {"split": pa.array(split), "index": pa.array(index.numpy(), pa.int64()),
                "label": pa.array(np.asarray(rows["label"]), pa.int64()),
@@ -90,6 +102,8 @@ def score_rows(rows: dict[str, np.ndarray], images: dict[str, torch.Tensor], tea
         else:
             name = logits_column(t)
             columns[name] = _fixed_list(logits.numpy().astype(np_dtype), schema.field(name).type)
+    if embedding is not None:
+        columns["embedding"] = _fixed_list(teachers[0].embeddings(batch), schema.field("embedding").type)
     columns["d_conf"] = pa.array(d_conf.numpy(), pa.float32())
     columns["d_entropy"] = pa.array(d_entropy.numpy(), pa.float32())
     return pa.table(columns, schema=schema)

@@ -29,7 +29,7 @@ class WeightsBlob:
 
     def build(self, device: torch.device) -> nn.Module:
         m = self.meta
-        model = build_model(m["arch"], m["num_classes"], m["in_chans"], image_size=m.get("image_size"),
+        model = build_model(m["arch"], m["num_classes"], m["in_chans"], input_shape=m.get("input_shape"),
                             model_kwargs=m.get("model_kwargs") or {})
         model.load_state_dict(load_safetensors_bytes(self.blob))
         return model.to(device).eval()

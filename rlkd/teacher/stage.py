@@ -29,7 +29,7 @@ TEACHER_FILE = "teacher.safetensors"
 def _fresh_teacher(cfg: Config, data: DatasetSplits, num_classes: int, seed: int, **kwargs):
     torch.manual_seed(seed)
     tc = cfg.teacher
-    return build_model(tc.arch, num_classes, data.in_chans, image_size=data.image_size,
+    return build_model(tc.arch, num_classes, data.in_chans, input_shape=data.input_shape,
                        model_kwargs=tc.model_kwargs, pretrained_file=tc.pretrained_file, section="teacher", **kwargs)
 
 
@@ -81,7 +81,8 @@ def run_teacher(cfg: Config, out: Path) -> dict:
     if given and tc.cross_fit:
         raise ConfigError("teacher.cross_fit: needs rlkd to train the teacher; set it to 0 with "
                           "teacher.checkpoint or teacher.pretrained")
-    meta = {"arch": tc.arch, "num_classes": num_classes, "in_chans": data.in_chans, "image_size": data.image_size,
+    meta = {"arch": tc.arch, "num_classes": num_classes, "in_chans": data.in_chans,
+            "input_shape": list(data.input_shape),
             "model_kwargs": tc.model_kwargs, "data_fingerprint": data.fingerprint,
             "class_map": resolve_class_map(tc.class_map, data.class_names, num_classes)}
     model = _fresh_teacher(cfg, data, num_classes, tc.seed, pretrained=tc.pretrained, checkpoint=tc.checkpoint)
