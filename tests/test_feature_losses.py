@@ -23,8 +23,10 @@ def test_fitnet_is_the_mse_of_the_learned_projection():
         hint.proj.bias.zero_()
     # projected rows: (1,0,1), (0,2,2), (1,1,2); squared errors vs T: 1+1+1, 0+1+1, 0+1+1 -> 7 / 9
     assert hint(S, T).item() == pytest.approx(7 / 9)
-    hint(S, T).backward()
+    s = S.clone().requires_grad_()
+    hint(s, T).backward()
     assert hint.proj.weight.grad.abs().sum() > 0
+    assert s.grad.abs().sum() > 0
 
 
 def pkt_by_hand(s, t, eps=1e-7):
@@ -86,6 +88,17 @@ def test_rkd_distance_and_angle_match_the_loops():
     assert rkd_distance_loss(T, T).item() == pytest.approx(0.0, abs=1e-7)
     assert rkd_angle_loss(2 * T, T).item() == pytest.approx(0.0, abs=1e-6)  # angles and scaled distances: invariant
     assert rkd_distance_loss(2 * T, T).item() == pytest.approx(0.0, abs=1e-6)
+    bent = T + torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [3.0, 0.0, 0.0]])
+    assert rkd_distance_loss(bent, T).item() > 1e-4
+    assert rkd_angle_loss(bent, T).item() > 1e-4
+
+
+def test_rkd_on_a_batch_of_one_is_zero_not_nan():
+    s = S[:1].clone().requires_grad_()
+    losses = (rkd_distance_loss(s, T[:1]), rkd_angle_loss(s, T[:1]))
+    assert [v.item() for v in losses] == [0.0, 0.0]
+    sum(losses).backward()
+    assert torch.isfinite(s.grad).all()
 
 
 def test_gradients_reach_the_student_features():
@@ -106,3 +119,15 @@ def test_registry_weights_sum_and_errors():
         build_feature_losses({"pkt": -1.0}, 2, 3)
     with pytest.raises(ConfigError, match=r"distill.feature.kwargs.rkd"):
         build_feature_losses({"rkd": 1.0}, 2, 3, {"rkd": {"gamma": 1}})
+
+
+def test_all_three_losses_sum_with_their_weights_and_rkd_default_ratio():
+    weights = {"fitnet": 0.5, "pkt": 3.0, "rkd": 2.0}
+    losses = build_feature_losses(weights, 2, 3)
+    with torch.no_grad():
+        losses["fitnet"].proj.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        losses["fitnet"].proj.bias.zero_()
+    rkd = rkd_distance_by_hand(S, T) + 2.0 * rkd_angle_by_hand(S, T)  # the paper's 25 : 50
+    want = 0.5 * 7 / 9 + 3.0 * pkt_by_hand(S, T) + 2.0 * rkd
+    assert feature_loss(losses, weights, S, T).item() == pytest.approx(want, rel=1e-5)
+    assert [n for n, _ in losses.named_parameters()] == ["fitnet.proj.weight", "fitnet.proj.bias"]

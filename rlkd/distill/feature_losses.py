@@ -24,10 +24,16 @@ from rlkd.errors import ConfigError
 
 
 def fitnet_hint(projected_student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean over all elements, as RepDistiller's HintLoss (nn.MSELoss): the hint's scale does not grow with width."""
     return F.mse_loss(projected_student, teacher)
 
 
 def pkt_loss(student: torch.Tensor, teacher: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Compares similarities within the batch, never a student row with a teacher row: any two widths work.
+
+    The mean runs over all B x B entries (RepDistiller), not a per-row KL sum.
+    """
+
     def probabilities(x: torch.Tensor) -> torch.Tensor:
         x = x / (x.norm(dim=1, keepdim=True) + eps)
         x = torch.nan_to_num(x, nan=0.0)
@@ -39,6 +45,7 @@ def pkt_loss(student: torch.Tensor, teacher: torch.Tensor, eps: float = 1e-7) ->
 
 
 def _pdist(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Euclidean distances from one matrix product; the clamp keeps sqrt's gradient finite for equal rows."""
     sq = x.pow(2).sum(dim=1)
     prod = x @ x.T
     dist = (sq.unsqueeze(1) + sq.unsqueeze(0) - 2 * prod).clamp(min=eps).sqrt().clone()
@@ -47,6 +54,13 @@ def _pdist(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
 
 
 def rkd_distance_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Distances divided by their mean, so only the shape of the batch counts, not the width or scale of a space.
+
+    A batch of one sample has no pair: the loss is zero there (the reference's empty mean would give NaN and
+    poison the student).
+    """
+    if len(student) < 2:
+        return student.sum() * 0.0
     t_d = _pdist(teacher)
     t_d = t_d / t_d[t_d > 0].mean()
     s_d = _pdist(student)
@@ -55,6 +69,8 @@ def rkd_distance_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Ten
 
 
 def rkd_angle_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Cosines of every angle (j, i, k) at vertex i: B x B x D differences and B^3 cosines, so keep B modest."""
+
     def angles(x: torch.Tensor) -> torch.Tensor:
         v = F.normalize(x.unsqueeze(0) - x.unsqueeze(1), p=2, dim=2)
         return torch.bmm(v, v.transpose(1, 2)).view(-1)
