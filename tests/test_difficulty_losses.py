@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -101,3 +102,37 @@ def test_labels_and_multi_teacher():
     assert torch.allclose(equal, manual, atol=1e-6)
     only_second = LOSSES["multi_teacher"](cfg)(s, targets(t, y, 4.0, weights=torch.tensor([[0.0, 1.0]] * 4)))
     assert torch.allclose(only_second, 16.0 * F.cross_entropy(s / 4.0, p[1]), atol=1e-6)
+
+
+def mdistiller_dkd_float64(s, t, y, temp, alpha, beta):
+    """mdistiller's dkd_loss (mdistiller/distillers/DKD.py) in float64, CE and warm-up left out."""
+    s, t = s.double(), t.double()
+    gt = F.one_hot(y, s.shape[1]).bool()
+    p_s, p_t = F.softmax(s / temp, 1), F.softmax(t / temp, 1)
+    b_s = torch.stack([(p_s * gt).sum(1), (p_s * ~gt).sum(1)], 1)
+    b_t = torch.stack([(p_t * gt).sum(1), (p_t * ~gt).sum(1)], 1)
+    tckd = F.kl_div(torch.log(b_s), b_t, reduction="sum") * temp ** 2 / s.shape[0]
+    q_t = F.softmax(t / temp - 1000.0 * gt, 1)
+    log_q_s = F.log_softmax(s / temp - 1000.0 * gt, 1)
+    nckd = F.kl_div(log_q_s, q_t, reduction="sum") * temp ** 2 / s.shape[0]
+    return alpha * tckd + beta * nckd
+
+
+@pytest.mark.parametrize("margin", [10.0, 40.0, 80.0, 200.0])
+def test_dkd_at_large_margins_matches_float64_reference(margin):
+    # a student sure of its answer (the target logit `margin` above the rest) against a less sure teacher,
+    # at T = 1, where clamped float32 probabilities used to leave the reference
+    torch.manual_seed(3)
+    y = torch.tensor([0, 1, 2, 3])
+    s = torch.randn(4, 5) + margin * F.one_hot(y, 5)
+    t = torch.randn(1, 4, 5) * 2 + 5.0 * F.one_hot(y, 5)
+    cfg = DistillConfig(temperature=1.0, dkd_alpha=1.0, dkd_beta=8.0, dkd_warmup=0, dkd_ce_weight=0.0)
+    ours_in = s.clone().requires_grad_()
+    ours = LOSSES["dkd"](cfg)(ours_in, targets(t, y, 1.0))
+    ours.backward()
+    ref_in = s.double().requires_grad_()
+    ref = mdistiller_dkd_float64(ref_in, t[0], y, 1.0, 1.0, 8.0)
+    ref.backward()
+    assert torch.isfinite(ours) and ref.item() > 1.0
+    assert math.isclose(ours.item(), ref.item(), rel_tol=1e-5)
+    assert torch.allclose(ours_in.grad.double(), ref_in.grad, rtol=1e-4, atol=1e-7)

@@ -138,10 +138,13 @@ class DecoupledKD(nn.Module):
     """DKD (Zhao et al. 2022): CE + warm-up * (alpha * TCKD + beta * NCKD).
 
     TCKD is the KL between binary (target, non-target) distributions; NCKD the KL
-    between the distributions over the non-target classes only.
+    between the distributions over the non-target classes only. Both are computed from log-probabilities
+    (the target bin from `log_softmax`, the non-target bin from a `logsumexp` over the other classes), so a
+    confident student at T = 1 (a logit margin of 40 or more) keeps mdistiller's float64 value and gradient
+    where clamped float32 probabilities would lose them.
     """
 
-    needs = ("teacher_logits", "teacher_probs")
+    needs = ("teacher_logits",)
 
     def __init__(self, cfg: DistillConfig):
         super().__init__()
@@ -151,17 +154,28 @@ class DecoupledKD(nn.Module):
     def forward(self, student_logits: torch.Tensor, t: Targets) -> torch.Tensor:
         temp = t.temperature
         gt = F.one_hot(t.labels, student_logits.shape[1]).bool()
-        p_s = F.softmax(student_logits / temp, dim=1)
-        p_t = t.teacher_probs[0]
-        b_s = torch.stack([(p_s * gt).sum(1), (p_s * ~gt).sum(1)], dim=1).clamp_min(1e-12)
-        b_t = torch.stack([(p_t * gt).sum(1), (p_t * ~gt).sum(1)], dim=1).clamp_min(1e-12)
-        tckd = lane_mean((b_t * (b_t.log() - b_s.log())).sum(1), t.lanes) * temp ** 2
-        masked_s = F.log_softmax(student_logits / temp - 1000.0 * gt, dim=1)
-        masked_t = F.softmax(t.teacher_logits[0] / temp - 1000.0 * gt, dim=1)
-        nckd = lane_mean((masked_t * (masked_t.clamp_min(1e-12).log() - masked_s)).sum(1), t.lanes) * temp ** 2
+        log_bins_s, log_others_s = _target_split(student_logits / temp, gt)
+        log_bins_t, log_others_t = _target_split(t.teacher_logits[0] / temp, gt)
+        tckd = lane_mean(_kl_from_logs(log_bins_t, log_bins_s), t.lanes) * temp ** 2
+        nckd = lane_mean(_kl_from_logs(log_others_t, log_others_s), t.lanes) * temp ** 2
         ramp = min((t.epoch + 1) / self.warmup, 1.0) if self.warmup > 0 else 1.0
         return (self.ce_weight * lane_cross_entropy(student_logits, t.labels, t.lanes)
                 + ramp * (self.alpha * tckd + self.beta * nckd))
+
+
+def _target_split(scaled_logits: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """log (p_target, p_non-target) per row, (B, 2), and log-softmax over the non-target classes, (B, C - 1)."""
+    rows = scaled_logits.shape[0]
+    others = scaled_logits.masked_select(~gt).view(rows, -1)
+    log_norm = torch.logsumexp(scaled_logits, dim=1)
+    log_target = scaled_logits.masked_select(gt) - log_norm
+    log_non_target = torch.logsumexp(others, dim=1) - log_norm
+    return torch.stack([log_target, log_non_target], dim=1), torch.log_softmax(others, dim=1)
+
+
+def _kl_from_logs(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) per row from log-probabilities; a bin p underflows to 0 contributes 0, never NaN."""
+    return (log_p.exp() * (log_p - log_q)).sum(1)
 
 
 def equal_weights(teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
