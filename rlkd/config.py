@@ -20,6 +20,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from rlkd.errors import ConfigError
+from rlkd.seeds import EPISODES_OFFSET, SPENT, overlap
 
 DEFAULT_CONFIG = "tune_configs/digits.yaml"
 
@@ -238,7 +239,10 @@ class DistillConfig:
     dkd_beta: float = 8.0
     dkd_warmup: int = 5  # epochs of linear warm-up of the DKD term
     dkd_ce_weight: float = 1.0
-    seed: int = 0
+    seed: int = 0  # the student's initialisation, and its order/view stream while order_stream is 0
+    # 0: the run's sample order and views come from distill.seed; k > 0: from an independent stream k on the same
+    # initialisation (`rlkd evaluate`'s A/A row: the same recipe twice, to measure what a reshuffle alone moves)
+    order_stream: int = 0
     amp: bool = True  # bf16 autocast, on CUDA only
     channels_last: bool = True  # on CUDA only
     prerender_mb: int = 1024  # render all stored views once when they fit in this many MB
@@ -247,7 +251,7 @@ class DistillConfig:
     def validate(self, path: str) -> None:
         _check_at_least(self, path, 1, "epochs", "batch_size")
         _check_at_least(self, path, 0, "weight_decay", "dkd_alpha", "dkd_beta", "dkd_warmup", "dkd_ce_weight",
-                        "prerender_mb")
+                        "prerender_mb", "order_stream")
         _check(self.lr > 0, f"{path}.lr", self.lr, "a float > 0")
         _check(self.temperature > 0, f"{path}.temperature", self.temperature, "a float > 0")
         _check(0.0 <= self.alpha <= 1.0, f"{path}.alpha", self.alpha, "a float in [0, 1]")
@@ -409,14 +413,25 @@ class TuneConfig:
     recipe_grace_period: int = 5  # ASHA: epochs before a recipe trial can be stopped
     recipe_seeds: int = 2  # KD runs per recipe trial, ranked by their mean val accuracy
     recipe_finalists: int = 3  # the search's best recipes re-run (with the config's own) on fresh seeds to choose
-    # informational, set by the recipe stage's wiring for `rlkd evaluate`'s report: KD's tuning budget
+    # fresh choice seeds each finalist and the config's own recipe are re-run on; a finalist replaces the config's
+    # recipe only where the lower bound of its paired recipe_confidence interval of val gain is above 0
+    recipe_confirm_seeds: int = 8
+    recipe_confidence: float = 0.9
+    # informational, set by the recipe stage's wiring for `rlkd evaluate`'s report: KD's tuning budget, and the
+    # config's own recipe as overrides when the stage replaced it (evaluate's "kd, the config's own recipe" row)
     recipe_trials: int = 0
     recipe_epochs: int = 0
+    recipe_replaced: list[str] = field(default_factory=list)
+    recipe_choice: list[int] = field(default_factory=list)  # the seeds.choice range the recipe stage drew from
 
     def validate(self, path: str) -> None:
         _check_at_least(self, path, 1, "num_samples", "keep_checkpoints", "grace_period", "perturbation_interval",
                         "recipe_samples", "recipe_grace_period", "recipe_seeds",
                         "recipe_finalists")
+        _check(self.recipe_confirm_seeds >= 2, f"{path}.recipe_confirm_seeds", self.recipe_confirm_seeds,
+               "an integer >= 2 (a paired interval needs two seeds; 8 or more for a 360-sample val set)")
+        _check(0.5 <= self.recipe_confidence < 1.0, f"{path}.recipe_confidence", self.recipe_confidence,
+               "a float in [0.5, 1), the level of the paired interval a finalist's val gain must clear")
         _check_at_least(self, path, 0, "max_concurrent_trials", "max_failures", "recipe_trials", "recipe_epochs")
         _check(len(self.recipe_space) >= 1, f"{path}.recipe_space", self.recipe_space,
                "a mapping of at least one config key to its search (tune.recipe_samples=1 runs the config's own "
@@ -448,6 +463,59 @@ def _check_search(spec: Any, path: str) -> None:
     _check(len(bounds) == 2 and all(math.isfinite(b) for b in bounds) and low < bounds[0] < bounds[1],
            f"{path}.{kind}", values, "[lo, hi]: two finite numbers with lo < hi"
            + (" and lo > 0 (a log scale)" if kind == "loguniform" else ""))
+
+
+SEED_RANGE = "[start, stop): integers with 0 <= start < stop"
+
+
+def _check_seed_range(bounds: Any, path: str) -> None:
+    _check(isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, int) for b in bounds)
+           and 0 <= bounds[0] < bounds[1], path, bounds, SEED_RANGE)
+
+
+@dataclass
+class SeedsConfig:
+    """Named, disjoint ranges [start, stop) of student seeds by what they may be used for (rlkd/seeds.py).
+
+    Choices (recipe trials and finalists, tuned baselines, PBT, PPO episodes) draw from `choice`; `rlkd evaluate`
+    from `evaluation`, or from one named `confirmation` range (the docs' headline runs, one per headline) with
+    `evaluate_on: confirmation.<name>`. No two ranges may share a seed, and 10000-10009 (the old evaluation
+    seeds, used for choices) are spent: no evaluation or confirmation range may hold them.
+    """
+
+    choice: list[int] = field(default_factory=lambda: [0, 10_000])
+    evaluation: list[int] = field(default_factory=lambda: [20_000, 30_000])
+    confirmation: dict = field(default_factory=lambda: {
+        "default": [30_000, 30_500], "label_noise_0.2": [30_500, 31_000], "label_noise_0.4": [31_000, 31_500],
+        "budget_0.5": [31_500, 32_000]})
+    evaluate_on: str = "evaluation"
+
+    def named(self) -> dict[str, list[int]]:
+        """Every range by its config key."""
+        return {"seeds.choice": self.choice, "seeds.evaluation": self.evaluation,
+                **{f"seeds.confirmation.{k}": v for k, v in self.confirmation.items()}}
+
+    def evaluation_range(self) -> tuple[str, list[int]]:
+        """(config key, range) that `rlkd evaluate` draws its seeds from."""
+        key = "seeds.evaluation" if self.evaluate_on == "evaluation" else f"seeds.{self.evaluate_on}"
+        return key, self.named()[key]
+
+    def validate(self, path: str) -> None:
+        for key, bounds in self.named().items():
+            _check_seed_range(bounds, key)
+        _check(self.choice[1] - self.choice[0] > EPISODES_OFFSET, f"{path}.choice", self.choice,
+               f"a range of more than {EPISODES_OFFSET} seeds (the stages' blocks, then the PPO episodes)")
+        names = ["evaluation", *(f"confirmation.{k}" for k in self.confirmation)]
+        _check(self.evaluate_on in names, f"{path}.evaluate_on", self.evaluate_on, "one of " + ", ".join(names))
+        ranges = list(self.named().items())
+        for i, (key, bounds) in enumerate(ranges):
+            if key != "seeds.choice" and overlap(bounds, SPENT):
+                raise ConfigError(f"{key}: {bounds} holds seeds of {list(SPENT)}, the old evaluation seeds that were "
+                                  f"used for choices; start it at {SPENT[1]} or later")
+            for other, other_bounds in ranges[i + 1:]:
+                if overlap(bounds, other_bounds):
+                    raise ConfigError(f"{key} {bounds} and {other} {other_bounds} share seeds; seed ranges must be "
+                                      f"disjoint (a seed that chose something cannot also measure it)")
 
 
 @dataclass
@@ -492,6 +560,7 @@ class Config:
     reward: RewardConfig = field(default_factory=RewardConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
+    seeds: SeedsConfig = field(default_factory=SeedsConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 
     def validate(self, path: str) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from rlkd.errors import ConfigError
+
 # 10000-10009 were the evaluation seeds before the ranges existed and were used for choices (the reward's loss
 # variant, envs per runner, the main job's regime): they are spent, and no evaluation or confirmation range
 # may contain them
@@ -45,3 +47,13 @@ def range_seeds(bounds: Sequence[int], n: int, where: str) -> list[int]:
     if n > bounds[1] - bounds[0]:
         raise ValueError(f"{where} {list(bounds)} holds {bounds[1] - bounds[0]} seeds, {n} asked for")
     return [bounds[0] + i for i in range(n)]
+
+
+def refuse_used_seeds(key: str, bounds: Sequence[int], used: dict[str, Sequence[int]]) -> None:
+    """Raise ConfigError (exit 2) naming both ranges when the seeds to evaluate on share any seed with a range
+    that chose something (a checkpoint's training, the recipe stage), or with the spent seeds."""
+    for where, other in {**used, "the spent seeds (the old evaluation seeds, used for choices)": SPENT}.items():
+        if overlap(bounds, other):
+            raise ConfigError(f"{key} {list(bounds)} shares seeds with {where} {list(other)}: a seed that chose "
+                              f"something cannot measure it; evaluate on a range that holds none of them "
+                              f"(--set seeds.evaluation=[start, stop])")

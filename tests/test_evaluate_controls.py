@@ -14,7 +14,9 @@ from rlkd.curriculum.policies import (FixedSchedule, ReplayActions, ReplayFracti
                                       mean_actions)
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.samplers import SamplerAction, sample_indices
-from rlkd.env.episode import run_policy
+from rlkd.distill.run import order_stream_seed
+from rlkd.env.episode import PolicyRun, run_policies, run_policy
+from rlkd.reports.evaluate import AA_ROW
 from rlkd.reports.stats import format_paired, paired_summary
 from tests.conftest import run_overrides
 
@@ -162,6 +164,35 @@ def test_at_the_full_budget_the_window_controls_are_not_repeated():
     assert not any("budget" in name for name in names)
 
 
+def test_identical_order_streams_give_an_a_a_difference_of_exactly_zero(inputs):
+    """The A/A row's arms on evaluate's own code path (one population): the same stream gives the same run,
+    an independent stream on the same initialisation does not."""
+    cfg, data, shards = inputs
+    kd = FixedSchedule("kd", "full")
+    other = with_overrides(cfg, ["distill.order_stream=1"])
+    runs = run_policies([PolicyRun(cfg, kd, s) for s in (0, 1)] + [PolicyRun(cfg, kd, s) for s in (0, 1)]
+                        + [PolicyRun(other, kd, s) for s in (0, 1)], data, shards)
+    same, twin, independent = runs[:2], runs[2:4], runs[4:]
+    losses = [[row["train_loss"] for row in r["trajectory"]] for r in runs]
+    assert [r["test_acc_last_epoch"] - t["test_acc_last_epoch"] for r, t in zip(same, twin)] == [0.0, 0.0]
+    assert losses[:2] == losses[2:4]
+    assert losses[:2] != losses[4:]  # another order: other batches, other losses
+    assert any(a["val_acc_last_epoch"] != b["val_acc_last_epoch"] or a["test_acc_last_epoch"] != b["test_acc_last_epoch"]
+               for a, b in zip(same, independent))
+    # the stream changes the order, not the initialisation: the first epoch's starting student is the same
+    assert order_stream_seed(0, 0) == 0 and order_stream_seed(0, 1) != order_stream_seed(1, 1)
+
+
+def test_evaluate_refuses_seeds_the_checkpoints_training_used(tmp_path, trained_ppo, capsys):
+    checkpoint = str(trained_ppo / "checkpoint")  # trained under the default seeds.choice [0, 10000]
+    args = ["evaluate", "--out", str(tmp_path), "--checkpoint", checkpoint, "--set", "seeds.choice=[40000, 50000]",
+            "--set", "seeds.evaluation=[5000, 6000]"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "seeds.evaluation [5000, 6000]" in err and "the checkpoint's seeds.choice" in err and "[0, 10000]" in err
+    assert not (tmp_path / "report.md").exists()
+
+
 # ------------------------------------------------------------------ `rlkd evaluate` end to end
 def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir, trained_ppo):
     """The session's tiny policy under a budget: every control, the paired CI table, the plots."""
@@ -173,17 +204,25 @@ def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir,
     assert main(["evaluate", "--out", str(ev), *base, "--checkpoint", checkpoint, "--seeds", "2"]) == 0
     report = (ev / "report.md").read_text()
     metrics = json.loads((ev / "metrics.json").read_text())
-    assert "95% t confidence interval" in report and "**Test**" in report and "last epoch" in report
-    for name in ("policy", "labels", "kd (all data)", "random (policy's sizes)", "pacing", "anti",
+    assert "95% t confidence interval" in report and "**test**" in report and "last epoch" in report
+    assert "Seeds 20000–20001, the first 2 of seeds.evaluation" in report and "optimistic" in report
+    assert report.index("## Noise floor (A/A)") < report.index("## Recommendation") < report.index("| method |")
+    assert metrics["seed_range"] == {"seeds.evaluation": [20_000, 30_000]} and metrics["seeds"] == [20_000, 20_001]
+    pick = metrics["recommendation"]
+    assert pick["chosen_on"] == "val" and pick["versus"] == "kd (all data)"  # no recipe stage: the config's own
+    assert pick["row"] == max(metrics["val_acc_last_epoch"], key=metrics["val_acc_last_epoch"].get)
+    assert (ev / "forest.png").is_file()
+    for name in ("policy", "labels", "kd (all data)", AA_ROW, "random (policy's sizes)", "pacing", "anti",
                  "growing random (pacing sizes)", "open-loop replay (policy's mean action)"):
         assert f"| {name} |" in report
     assert (ev / "difficulty.png").is_file() and (ev / "val_acc.png").is_file()
     versus = metrics["policy_minus_control"]
-    expected = {"random (policy's sizes)", "open-loop replay (policy's mean action)",
+    expected = {"random (policy's sizes)", "open-loop replay (policy's mean action)", AA_ROW,
                 *(name for name, _, _ in baseline_policies(0.5))}
     assert set(versus) == expected
     policy_seen = f"{metrics['samples_seen']['policy']:.0f}"
     for name, v in versus.items():
         assert v["test"]["n"] == v["val"]["n"] == 2 and v["test"]["ci_low"] <= v["test"]["mean"] <= v["test"]["ci_high"]
+        assert v["test_vs_noise"] in ("indistinguishable from noise", "outside the A/A interval")
         row = next(line for line in report.splitlines() if line.startswith(f"| {name} | ") and " / " in line)
         assert f" / {policy_seen} |" in row and row.count("/2") == 2  # samples seen beside the policy's; wins k/2

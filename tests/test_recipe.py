@@ -10,10 +10,11 @@ from rlkd.config import load_config
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun
 from rlkd.reports.evaluate import kd_tuning_budget
-from rlkd.tune.recipe import PLAIN_KD
+from rlkd.tune.recipe import PLAIN_KD, choose_recipe
 from tests.conftest import run_overrides
 
-TINY = ["distill.epochs=3", "tune.recipe_samples=3", "tune.recipe_grace_period=1", "tune.recipe_finalists=1"]
+TINY = ["distill.epochs=3", "tune.recipe_samples=3", "tune.recipe_grace_period=1", "tune.recipe_finalists=1",
+        "tune.recipe_confirm_seeds=2"]
 
 
 def sets(overrides):
@@ -37,31 +38,68 @@ def test_recipe_search_picks_the_best_trial_and_wires_it(tmp_path, teacher_dir, 
     assert defaults[0]["finished"] and defaults[0]["epochs"] == 3  # ASHA never stops the config's own recipe
     whole = [row for row in rows if row["finished"]]
     top = sorted(whole, key=lambda row: (row["val_acc_last_epoch"], row["default"]), reverse=True)[:1]
-    finalists = recipe["finalists"]  # the search's best and the config's own, re-run on the seeds 2 and 3
+    finalists = recipe["finalists"]  # the search's best and the config's own, re-run on the recipe_confirm block
     assert [f["overrides"] for f in finalists] == [r["overrides"] for r in top + (defaults if defaults != top else [])]
-    best = max(finalists, key=lambda f: (f["confirm_val_acc_last_epoch"], f["default"]))
+    best, decision = choose_recipe(finalists, cfg.tune.recipe_confidence)
     assert (recipe["overrides"], recipe["val_acc_last_epoch"]) == (best["overrides"], best["confirm_val_acc_last_epoch"])
+    assert recipe["decision"] == decision and recipe["replaced"] == (not best["default"])
+    assert recipe["seed_ranges"] == {"seeds.choice": cfg.seeds.choice}
     fresh = []
-    for seed in (2, 3):  # the confirmation's val, recomputed: plain KD runs of the winner on the fresh seeds
+    for seed in (100, 101):  # the confirmation's val, recomputed: plain KD runs of the winner on the fresh seeds
         run = DistillationRun(load_config(None, base + PLAIN_KD + best["overrides"] + [f"distill.seed={seed}"]), shards, seed,
                               data)
         while not run.finished:
             run.epoch()
         fresh.append(run.evaluate("val")[0])
-    assert best["confirm_seeds"] == [2, 3] and best["confirm_val_acc_last_epoch"] == pytest.approx(sum(fresh) / 2)
+    assert best["confirm_seeds"] == [100, 101] and best["confirm_val_acc_per_seed"] == pytest.approx(fresh)
     assert recipe["epochs_trained"] == sum(row["epochs"] for row in rows) * 2 + 3 * 2 * len(finalists)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["best_overrides"] == recipe["overrides"] and metrics["trials"] == 3
     assert "default" in capsys.readouterr().out
 
     wire = COMMANDS["recipe"].wire(out)
-    assert wire == [*recipe["overrides"], "tune.recipe_trials=3", f"tune.recipe_epochs={recipe['epochs_trained']}"]
+    replaced = json.dumps(recipe["config_overrides"] if recipe["replaced"] else [])
+    assert wire == [*recipe["overrides"], "tune.recipe_trials=3", f"tune.recipe_epochs={recipe['epochs_trained']}",
+                    f"tune.recipe_replaced={replaced}", f"tune.recipe_choice={json.dumps(cfg.seeds.choice)}"]
     wired = load_config(None, base + wire)
     chosen = dict(o.split("=") for o in recipe["overrides"])
     assert all(getattr(wired.distill, key.split(".")[1]) == float(value) for key, value in chosen.items())
     assert "chosen on val by `rlkd recipe` over 3 trials" in kd_tuning_budget(wired)
     assert "not searched" in kd_tuning_budget(cfg)
     assert COMMANDS["recipe"].wire(tmp_path / "nothing-here") == []
+
+
+def finalist(name, accs, default=False):
+    return {"overrides": [f"distill.lr={name}"], "default": default, "confirm_val_acc_per_seed": accs,
+            "confirm_val_acc_last_epoch": sum(accs) / len(accs)}
+
+
+def test_a_finalist_replaces_the_config_only_when_its_paired_interval_is_above_zero():
+    own = finalist("own", [80.0, 81.0, 79.0, 80.0])
+    noisy = finalist("noisy", [85.0, 78.0, 83.0, 77.0])  # mean +0.75, the interval crosses 0: a search's lucky draw
+    steady = finalist("steady", [81.0, 82.0, 80.0, 81.0])  # +1.0 on every seed
+    best, decision = choose_recipe([noisy, {**own, "default": True}], 0.9)
+    assert best["default"] and decision.startswith("kept the config's recipe")
+    assert noisy["gain_over_config"]["ci_low"] < 0 < noisy["gain_over_config"]["mean"]
+    best, decision = choose_recipe([noisy, steady, {**own, "default": True}], 0.9)
+    assert best is steady and decision.startswith("replaced the config's recipe")
+    assert steady["gain_over_config"]["ci_low"] == pytest.approx(1.0)
+
+
+def test_recipe_keeps_the_config_when_every_searched_option_is_worse(tmp_path, teacher_dir, shards_dir,
+                                                                     ray_session):
+    out = tmp_path / "recipe"
+    worse = ["tune.recipe_space={distill.lr: {choice: [1.0e-7]}}", "tune.recipe_samples=2",
+             "tune.recipe_confirm_seeds=3", "tune.recipe_finalists=2"]  # the worse option is a finalist too
+    base = run_overrides(teacher_dir, shards_dir) + TINY + worse
+    assert main(["recipe", "--out", str(out), *sets(base)]) == 0
+    recipe = json.loads((out / "recipe.json").read_text())
+    cfg = load_config(None, base)
+    assert recipe["replaced"] is False and recipe["decision"].startswith("kept the config's recipe")
+    assert recipe["overrides"] == recipe["config_overrides"] == [f"distill.lr={cfg.distill.lr}"]
+    searched = next(f for f in recipe["finalists"] if not f["default"])
+    assert searched["overrides"] == ["distill.lr=1e-07"] and searched["gain_over_config"]["ci_high"] < 0
+    assert "tune.recipe_replaced=[]" in COMMANDS["recipe"].wire(out)
 
 
 def test_a_recipe_value_the_key_does_not_allow_is_refused_before_any_trial(tmp_path, capsys):

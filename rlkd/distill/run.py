@@ -17,6 +17,7 @@ import weakref
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+import numpy as np
 import torch
 
 from rlkd.config import Config
@@ -148,6 +149,12 @@ class EpochPlan:
         return self.order[self.bounds[i]:self.bounds[i + 1]], self.views[self.bounds[i]:self.bounds[i + 1]]
 
 
+def order_stream_seed(seed: int, stream: int) -> int:
+    """The seed of a run's sample-order and view generator: the run's own seed for stream 0 (every run before
+    streams existed), else one drawn from (seed, stream) that no other (seed, stream) pair shares in practice."""
+    return seed if stream == 0 else int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0] >> 1)
+
+
 class DistillationRun:
     def __init__(self, cfg: Config, shards: TeacherShards, seed: int, data: DatasetSplits):
         self._start(cfg, seed, RunData(cfg, shards, data))
@@ -188,7 +195,7 @@ class DistillationRun:
                           torch.optim.SGD(params, lr=d.lr, momentum=0.9, weight_decay=d.weight_decay, nesterov=True,
                                           fused=True))
         self.loss_fn = build_loss(d)
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = torch.Generator().manual_seed(order_stream_seed(seed, d.order_stream))
         self.epoch_index = 0
         self.samples_seen = 0
         self.budget_samples = budget_samples(cfg.env.budget, self.epochs, len(self.labels))

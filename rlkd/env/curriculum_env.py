@@ -33,6 +33,7 @@ from rlkd.data.shards import TeacherShards, manifest_digest
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun, EpochStats, NonFiniteLossError
 from rlkd.env.reward import curriculum_reward, reference_train_loss
+from rlkd.seeds import episode_range
 
 OBS_KEYS = ("val_acc", "train_loss", "difficulty_q10", "difficulty_q50", "difficulty_q90", "agreement", "progress",
             "last_fraction", "budget_used", "d_label_q50", "d_label_q90")
@@ -116,8 +117,10 @@ def env_spaces(cfg: Config, num_teachers: int) -> tuple[gym.Space, gym.spaces.Bo
 
 
 def draw_run_seed(rng: np.random.Generator, cfg: Config) -> int:
-    """The seed of an episode's run: drawn from the env's seeded generator, shifted by env.seed."""
-    return int(rng.integers(0, 2 ** 31 - 1)) + cfg.env.seed
+    """The seed of an episode's run: drawn from the env's seeded generator, shifted by env.seed, and always inside
+    the choice range's episode seeds (rlkd.seeds.episode_range): an episode's seed never measures the policy."""
+    low, high = episode_range(cfg.seeds.choice)
+    return low + (int(rng.integers(0, high - low)) + cfg.env.seed) % (high - low)
 
 
 class CurriculumEnv(gym.Env):

@@ -16,8 +16,9 @@ from typing import Optional
 
 from rlkd.config import Config, proxy_config, with_overrides
 from rlkd.curriculum.actions import EpochAction
-from rlkd.curriculum.policies import (ReplayActions, ReplayFractions, ReplaySchedule, baseline_policies, load_policy,
-                                      mean_actions)
+from rlkd.curriculum.policies import (FixedSchedule, ReplayActions, ReplayFractions, ReplaySchedule,
+                                      baseline_policies, load_policy, mean_actions)
+from rlkd.curriculum.policy_net import POLICY_SPEC
 from rlkd.distill.inputs import teacher_files
 from rlkd.env.curriculum_env import shared_inputs
 from rlkd.env.episode import PolicyRun
@@ -25,11 +26,14 @@ from rlkd.errors import ConfigError
 from rlkd.models import read_metadata
 from rlkd.reports.apply import policy_checkpoint
 from rlkd.reports.grid import run_grid
-from rlkd.reports.plots import line_plot
-from rlkd.reports.stats import format_paired, mean_std, paired_summary
+from rlkd.reports.plots import forest_plot, line_plot
+from rlkd.reports.stats import format_paired, mean_std, overlaps, paired_summary
+from rlkd.seeds import range_seeds, refuse_used_seeds
 
-EVAL_SEED_BASE = 10_000  # evaluation runs use seeds no training episode is likely to draw
-
+AA_ROW = "kd (all data), independent order stream"  # the A/A row: KD_REFERENCE again, another shuffle
+OWN_ROW = "kd, the config's own recipe"  # the user's starting point, when the recipe stage replaced it
+VAL_IS_OPTIMISTIC = ("The policy's val figures are optimistic by construction: its reward reads val accuracy every "
+                     "epoch and val accuracy is in its observation. Judge it on test.")
 
 PBT_ROW = '{"difficulty": in [0, 1], "fraction": in (0, 1] or null, "temperature": > 0 or null}'
 
@@ -78,12 +82,48 @@ def teacher_labels(paths: list[str]) -> list[str]:
     return labels
 
 
+def checkpoint_choice_range(checkpoint: str) -> Optional[list[int]]:
+    """The seeds.choice range the checkpoint's PPO episodes drew from (its policy.json's config); None for a
+    checkpoint from before seed ranges, whose episodes drew from [0, 2^31)."""
+    try:
+        seeds = json.loads((Path(checkpoint) / POLICY_SPEC).read_text())["rlkd_config"].get("seeds")
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+    return seeds.get("choice") if isinstance(seeds, dict) else None
+
+
+def evaluation_seeds(cfg: Config, checkpoint: str) -> tuple[str, list[int], list[int]]:
+    """(range key, range, seeds) evaluate runs on: the first env.eval_seeds of the range seeds.evaluate_on names,
+    refused (ConfigError, exit 2) where it shares a seed with what the checkpoint's training or the recipe used."""
+    key, bounds = cfg.seeds.evaluation_range()
+    trained = checkpoint_choice_range(checkpoint)
+    used = {"the recipe stage's seeds.choice": cfg.tune.recipe_choice} if cfg.tune.recipe_choice else {}
+    if trained is None:
+        print(f"evaluate: {checkpoint} records no seed ranges (made before them): its episodes' seeds were drawn "
+              f"from [0, 2^31), so no evaluation seed can be shown unused by its training", flush=True)
+    else:
+        used[f"the checkpoint's seeds.choice ({checkpoint})"] = trained
+    refuse_used_seeds(key, bounds, used)
+    return key, bounds, range_seeds(bounds, cfg.env.eval_seeds, key)
+
+
+def reference_rows(cfg: Config) -> list[tuple[str, list[str], FixedSchedule]]:
+    """The rows every evaluation has besides the baselines: the A/A row (the full-budget KD reference again with
+    an independent order stream on the same student seeds: its paired difference is the noise floor), and the
+    config's own recipe when the recipe stage replaced it (where it kept it, "kd (all data)" is that row)."""
+    rows = [(AA_ROW, ["env.budget=1.0", "distill.order_stream=1"], FixedSchedule(AA_ROW, "full"))]
+    if cfg.tune.recipe_replaced:
+        rows.append((OWN_ROW, ["env.budget=1.0", *cfg.tune.recipe_replaced], FixedSchedule(OWN_ROW, "full")))
+    return rows
+
+
 def run_evaluate(cfg: Config, out: Path) -> dict:
     pbt_schedule = load_pbt_schedule(cfg.tune.pbt_schedule) if cfg.tune.pbt_schedule else None
     n = cfg.env.eval_seeds
-    policy = load_policy(policy_checkpoint(cfg))
+    checkpoint = policy_checkpoint(cfg)
+    seed_key, seed_bounds, seed_list = evaluation_seeds(cfg, checkpoint)
+    policy = load_policy(checkpoint)
     shared_inputs(cfg)  # a bad data set or shard is one clear error here, before any run
-    seed_list = [EVAL_SEED_BASE + s for s in range(n)]
     # every method x seed run trains in populations of resources.population_size (rlkd.reports.grid)
     policy_runs, populations = run_grid(cfg, [PolicyRun(cfg, policy, s) for s in seed_list], "evaluate: policy")
     results: dict[str, list[dict]] = {"policy": policy_runs}
@@ -92,7 +132,8 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
     sizes = [[row.get("fraction", 1.0) for row in r["trajectory"]] for r in results["policy"]]
     # (name, config overrides, one policy per seed): the same-size control replays each seed's own sizes
     controls = [("random (policy's sizes)", [], [ReplayFractions("random (policy's sizes)", f) for f in sizes])]
-    shared = baseline_policies(cfg.env.budget, cfg.distill.mode, teacher_labels(teacher_files(cfg.teacher) or []))
+    baselines = baseline_policies(cfg.env.budget, cfg.distill.mode, teacher_labels(teacher_files(cfg.teacher) or []))
+    shared = [*baselines[:1], *reference_rows(cfg), *baselines[1:]]  # the reference, its A/A twin, the own recipe
     shared.append(("open-loop replay (policy's mean action)", [],
                    ReplayActions("open-loop replay (policy's mean action)", policy_actions)))
     if pbt_schedule is not None:  # the PBT-tuned schedule from `rlkd pbt`
@@ -104,8 +145,9 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
     for i, (name, _, _) in enumerate(controls):
         results[name] = done[i * n:(i + 1) * n]
         _print_method(name, results[name])
-    report = write_report(out, results, policy_actions, cfg, n)
-    return {"report": str(out / "report.md"), "seeds": seed_list, "populations": populations + more, **report}
+    report = write_report(out, results, policy_actions, cfg, (seed_key, seed_bounds))
+    return {"report": str(out / "report.md"), "seeds": seed_list, "seed_range": {seed_key: seed_bounds},
+            "populations": populations + more, **report}
 
 
 def _print_method(name: str, runs: list[dict]) -> None:
@@ -171,50 +213,118 @@ def rl_cost_line(cfg: Config, seen: dict[str, float], val: dict[str, float]) -> 
             f"policy {seen['policy']:.0f}, {KD_REFERENCE} {seen[KD_REFERENCE]:.0f}){payback}.")
 
 
+def own_recipe_row(results: dict) -> str:
+    """The row that is the user's starting point: KD with the config's own recipe."""
+    return OWN_ROW if OWN_ROW in results else KD_REFERENCE
+
+
+def noise_label(interval: dict, floor: Optional[dict]) -> str:
+    """Whether a paired difference can be told from the A/A noise floor (their 95% intervals overlap or not)."""
+    if floor is None or floor["n"] < 2 or interval["n"] < 2:
+        return "no A/A floor" if floor is None else "one seed: no interval"
+    if overlaps((interval["ci_low"], interval["ci_high"]), (floor["ci_low"], floor["ci_high"])):
+        return "indistinguishable from noise"
+    return "outside the A/A interval"
+
+
+def recommendation(means_val: dict[str, float], test: dict[str, list[float]], val: dict[str, list[float]],
+                   own: str) -> tuple[str, dict, dict]:
+    """(the row to run, its paired difference − own on test, on val): the row with the highest val mean, so a
+    user is told which method to run and what it does to the student they would have had."""
+    best = max(means_val, key=lambda k: (means_val[k], k == own))  # a tie: the starting point
+    return best, paired_summary(test[best], test[own]), paired_summary(val[best], val[own])
+
+
+def changed_epochs(trajectory: list[dict]) -> list[bool]:
+    """Epochs where the difficulty changed what was trained: a subset (fraction < 1) or a window share (mix < 1).
+    At fraction 1 and mix 1 the difficulty only reorders the samples."""
+    return [row.get("fraction", 1.0) < 1.0 or (row["action"].get("mix") or 1.0) < 1.0 for row in trajectory]
+
+
 def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list[EpochAction], cfg: Config,
-                 n: int) -> dict:
+                 seed_range: tuple[str, list[int]]) -> dict:
+    n = len(results["policy"])
     test = {k: [r["test_acc_last_epoch"] for r in v] for k, v in results.items()}
     val = {k: [r["val_acc_last_epoch"] for r in v] for k, v in results.items()}
     seen = {k: statistics.mean(r["samples_seen"] for r in v) for k, v in results.items()}
+    mean_val = {k: statistics.mean(v) for k, v in val.items()}
     controls = [k for k in results if k != "policy"]
     versus = {k: {"test": paired_summary(test["policy"], test[k]), "val": paired_summary(val["policy"], val[k]),
                   "samples_seen": seen[k], "policy_samples_seen": seen["policy"]} for k in controls}
+    floor = ({split: paired_summary(acc[KD_REFERENCE], acc[AA_ROW]) for split, acc in (("test", test), ("val", val))}
+             if AA_ROW in results and KD_REFERENCE in results else None)
+    for k in controls:
+        for split in ("test", "val"):
+            versus[k][f"{split}_vs_noise"] = noise_label(versus[k][split], floor and floor[split])
     cheaper = [k for k in controls if seen[k] <= seen["policy"] + 1e-9]
-    best_cheaper = max(cheaper, key=lambda k: statistics.mean(test[k])) if cheaper else None
+    best_cheaper = max(cheaper, key=lambda k: mean_val[k]) if cheaper else None  # chosen on val, never test
+    own = own_recipe_row(results)
+    pick, pick_test, pick_val = recommendation(mean_val, test, val, own)
     budget = cfg.env.budget
     windows = "" if budget < 1.0 else "; the windows at fraction = budget would be KD on all data again: not run"
-    rl_cost = rl_cost_line(cfg, seen, {k: statistics.mean(v) for k, v in val.items()})
+    rl_cost = rl_cost_line(cfg, seen, mean_val)
+    key, bounds = seed_range
+    seeds = [r["seed"] for r in results["policy"]]
+    own_note = ("" if own == OWN_ROW else
+                f" **{KD_REFERENCE}** is also the config's own recipe (no recipe stage replaced it).")
     lines = [f"# Curriculum evaluation ({n} seeds, the same for every method)", "",
+             f"Seeds {seeds[0]}–{seeds[-1]}, the first {n} of {key} {bounds}, which no training episode, recipe "
+             f"trial or finalist drew from. Every figure is the **last epoch**'s accuracy; **test** is the held-out "
+             f"split, never used for a choice; **val** chose every tuned setting. {VAL_IS_OPTIMISTIC}", "",
              f"{cfg.distill.epochs} epochs; student {cfg.student.arch}; loss {cfg.distill.mode} unless noted. "
-             f"Every control runs at the policy's budget (env.budget = {budget:g}) except **kd (all data)**, "
-             f"the reference at the full budget{windows}.", "", kd_tuning_budget(cfg), "",
-             *([rl_cost, ""] if rl_cost else []),
-             "| method | test acc, last epoch (mean ± std) | val acc, last epoch (mean ± std) "
-             "| samples seen (mean) |", "|---|---|---|---|"]
+             f"Every control runs at the policy's budget (env.budget = {budget:g}) except **{KD_REFERENCE}**, "
+             f"the reference at the full budget, its A/A twin and the config's own recipe{windows}.{own_note}", "",
+             kd_tuning_budget(cfg), "", *([rl_cost, ""] if rl_cost else [])]
+    if floor is not None:
+        lines += ["## Noise floor (A/A)", "",
+                  f"{KD_REFERENCE} − {AA_ROW} (the same recipe and student seeds, another sample order): "
+                  f"test {format_paired(floor['test'])}, val {format_paired(floor['val'])}. A policy − control "
+                  f"difference whose 95% interval overlaps this one is **indistinguishable from noise**.", ""]
+    lines += ["## Recommendation (chosen on val among every row)", "",
+              f"Run **{pick}**: highest val mean ({mean_val[pick]:.2f}). Against {own} (KD with the config's own "
+              f"recipe, the student a user starts from): test {format_paired(pick_test)}, val {format_paired(pick_val)}"
+              + ("." if pick != own else " (it is that row)."), "",
+              "| method | test acc, last epoch (mean ± std) | val acc, last epoch (mean ± std) "
+              "| samples seen (mean) |", "|---|---|---|---|"]
     lines += [f"| {k} | {mean_std(test[k])} | {mean_std(val[k])} | {seen[k]:.0f} |" for k in results]
     lines += ["", f"## Policy − control, paired over the same {n} seeds, at the last epoch", "",
               "Each cell: mean of the per-seed differences policy − control ± their std [95% t confidence interval "
-              "of the mean] and wins k/n (seeds where the policy was better). **Test** is the held-out split, never "
-              "used for training or selection; **val** is the split the reward saw. A difference is supported by "
-              "these seeds only where its interval excludes 0.", "",
+              "of the mean] and wins k/n (seeds where the policy was better). A difference is supported by these "
+              "seeds only where its interval excludes 0 and lies outside the A/A interval.", "",
               "| control | samples seen: control / policy | test acc, last epoch: policy − control "
-              "| val acc, last epoch: policy − control |", "|---|---|---|---|"]
+              "| test vs noise | val acc, last epoch: policy − control |", "|---|---|---|---|---|"]
     lines += [f"| {k} | {seen[k]:.0f} / {seen['policy']:.0f} | {format_paired(versus[k]['test'])} "
-              f"| {format_paired(versus[k]['val'])} |" for k in controls]
-    lines += ["", f"Best control that saw no more samples than the policy: {best_cheaper} ({seen[best_cheaper]:.0f})"
-              if best_cheaper else "No control saw as few samples as the policy."]
-    lines += ["", "## The policy's mean action per epoch (what the open-loop replay replays)", ""]
+              f"| {versus[k]['test_vs_noise']} | {format_paired(versus[k]['val'])} |" for k in controls]
+    lines += ["", f"Best control (by val) that saw no more samples than the policy: {best_cheaper} "
+              f"({seen[best_cheaper]:.0f})" if best_cheaper else "No control saw as few samples as the policy."]
+    lines += ["", "![policy − control](forest.png)", ""]
+    lines += ["## The policy's mean action per epoch (what the open-loop replay replays)", ""]
     lines += action_table(policy_actions)
-    lines += ["", "![difficulty](difficulty.png)", "![val accuracy](val_acc.png)", ""]
+    changed = {f"seed {r['seed']}": [row["action"]["difficulty"] if used else math.nan
+                                     for row, used in zip(r["trajectory"], changed_epochs(r["trajectory"]))]
+               for r in results["policy"]}
+    drawn = any(math.isfinite(d) for ds in changed.values() for d in ds)
+    lines += ["", "![difficulty](difficulty.png)" if drawn else
+              "No difficulty plot: in every epoch of every seed the policy trained on all data (fraction 1, mix 1), "
+              "where the difficulty only reorders the samples.", "![val accuracy](val_acc.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
-    line_plot(out / "difficulty.png", {f"seed {r['seed']}": [row["action"]["difficulty"] for row in r["trajectory"]]
-                                       for r in results["policy"]}, "policy difficulty per epoch", "epoch", "difficulty")
+    forest_plot(out / "forest.png", [{"label": k, "test": _triple(versus[k]["test"]), "val": _triple(versus[k]["val"])}
+                                     for k in controls],
+                (floor["test"]["ci_low"], floor["test"]["ci_high"]) if floor and floor["test"]["n"] > 1 else None)
+    if drawn:
+        line_plot(out / "difficulty.png", changed, "policy difficulty per epoch (epochs where it chose a subset)",
+                  "epoch", "difficulty")
     line_plot(out / "val_acc.png", {k: [statistics.mean(r["trajectory"][e]["val_acc"] for r in v
                                                         if e < len(r["trajectory"]) and "val_acc" in r["trajectory"][e])
                                         for e in range(min(len(r["trajectory"]) for r in v))]
                                     for k, v in results.items()}, "val accuracy (mean over seeds)", "epoch", "val acc (%)")
     (out / "runs.json").write_text(json.dumps(results, indent=1))
     return {"test_acc_last_epoch": {k: statistics.mean(v) for k, v in test.items()},
-            "val_acc_last_epoch": {k: statistics.mean(v) for k, v in val.items()}, "samples_seen": seen,
+            "val_acc_last_epoch": mean_val, "samples_seen": seen, "noise_floor": floor,
             "policy_minus_control": versus, "best_baseline_with_no_more_samples": best_cheaper,
+            "recommendation": {"row": pick, "chosen_on": "val", "versus": own, "test": pick_test, "val": pick_val},
             "policy_mean_action": [asdict(a) for a in policy_actions]}
+
+
+def _triple(summary: dict) -> tuple[float, float, float]:
+    return summary["mean"], summary["ci_low"], summary["ci_high"]

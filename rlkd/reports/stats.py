@@ -40,8 +40,9 @@ def mean_std(xs: Sequence[float]) -> str:
     return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.0:.2f}"
 
 
-def paired_summary(a: Sequence[float], b: Sequence[float]) -> dict:
-    """Per-seed differences a - b: mean, sample std, 95% t interval of the mean, wins (a > b) out of n.
+def paired_summary(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> dict:
+    """Per-seed differences a - b: mean, sample std, t interval of the mean (95% unless `confidence` says
+    otherwise), wins (a > b) out of n.
 
     With one seed the std and the interval are undefined: NaN (metrics.json writes null), never a made-up 0.
     """
@@ -50,7 +51,7 @@ def paired_summary(a: Sequence[float], b: Sequence[float]) -> dict:
     diffs = [x - y for x, y in zip(a, b)]
     n, mean = len(diffs), statistics.mean(diffs)
     std = statistics.stdev(diffs) if n > 1 else math.nan
-    half = float(student_t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / math.sqrt(n) if n > 1 else math.nan
+    half = float(student_t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n) if n > 1 else math.nan
     return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half,
             "wins": sum(d > 0 for d in diffs), "n": n}
 

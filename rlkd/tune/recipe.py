@@ -3,8 +3,10 @@
 Settings tuned on one data set can make KD lose to labels on another (digits' distill.lr 0.003 did on a
 second set; 0.03, chosen on val, fixed it). So the pipeline searches `tune.recipe_space` (by default
 distill.lr, distill.temperature, distill.alpha) with ASHA on val accuracy, each trial one plain KD run
-(distill.mode=kd, the `full` sampler). The config's own recipe is always a trial and ASHA never stops it,
-so the chosen recipe is never worse on val than the config's. The winner's overrides go to OUT/recipe.json,
+(distill.mode=kd, the `full` sampler). The config's own recipe is always a trial and ASHA never stops it.
+The search's best few and the config's own are re-run on `tune.recipe_confirm_seeds` fresh choice seeds, and a
+finalist replaces the config's recipe only where its paired val gain is above 0 at `tune.recipe_confidence`
+(`choose_recipe`): the search's own scores carry the winner's curse. The chosen overrides go to OUT/recipe.json,
 which the pipeline wires into distill, train and evaluate; the search's cost (trials, epochs) is KD's
 tuning budget, which `rlkd evaluate` states beside the policy's.
 """
@@ -12,11 +14,14 @@ tuning budget, which `rlkd evaluate` states beside the policy's.
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from rlkd.config import Config, config_from_dict, config_to_dict, with_overrides
 from rlkd.distill.run import NonFiniteLossError
 from rlkd.errors import ConfigError, RlkdError
+from rlkd.reports.stats import paired_summary
+from rlkd.seeds import block_seeds
 from rlkd.tune.kd_trials import fit_kd_experiment, start_run
 from rlkd.tune.progress import progress_reporter
 from rlkd.tune.search import to_tune
@@ -71,8 +76,8 @@ def recipe_trial(config: dict) -> None:
     from ray import tune
 
     cfg = with_overrides(config_from_dict(config["rlkd"]), recipe_overrides(config["recipe"]))
-    runs = [start_run(with_overrides(cfg, [f"distill.seed={cfg.distill.seed + i}"]))
-            for i in range(cfg.tune.recipe_seeds)]
+    runs = [start_run(with_overrides(cfg, [f"distill.seed={seed}"]))
+            for seed in block_seeds(cfg.seeds.choice, "recipe_search", cfg.tune.recipe_seeds)]
     while not runs[0].finished:
         try:
             val_acc = sum(run.epoch().val_acc for run in runs) / len(runs)
@@ -83,37 +88,70 @@ def recipe_trial(config: dict) -> None:
                      "diverged": False})
 
 
-def confirmed_val_acc(cfg: Config, seeds: list[int]) -> tuple[float, int]:
-    """(mean last-epoch val accuracy, epochs trained) of one recipe's KD runs on `seeds`; a diverged run scores 0."""
-    total, epochs = 0.0, 0
+def confirmed_val_accs(cfg: Config, seeds: list[int]) -> tuple[list[float], int]:
+    """(last-epoch val accuracy per seed, epochs trained) of one recipe's KD runs on `seeds`; a diverged run
+    scores 0."""
+    accs, epochs = [], 0
     for seed in seeds:
         run = start_run(with_overrides(cfg, [f"distill.seed={seed}"]))
         try:
             while not run.finished:
                 run.epoch()
-            total += run.evaluate("val")[0]
+            accs.append(run.evaluate("val")[0])
         except NonFiniteLossError:
-            pass
+            accs.append(0.0)
         epochs += run.epoch_index
-    return total / len(seeds), epochs
+    return accs, epochs
 
 
 def confirm_finalists(base: Config, finalists: list[dict]) -> list[dict]:
-    """The search's best recipes and the config's own, re-run on seeds the search never used.
+    """The search's best recipes and the config's own, re-run on fresh choice seeds (seeds.choice's
+    recipe_confirm block; the search used the recipe_search block).
 
     The search's winner is the maximum of many noisy val scores, so its score is biased up (the winner's curse):
-    on digits, the recipe that won the search on seeds 0-1 lost 1.6 val points to the config's own on ten other
+    on digits, the recipe that won the search on two seeds lost 1.6 val points to the config's own on ten other
     seeds. Ranking the finalists on fresh seeds removes that bias. Runs in this process: a few KD runs.
     """
-    n = base.tune.recipe_seeds
-    seeds = [base.distill.seed + n + i for i in range(n)]  # the search used distill.seed .. + n - 1
+    seeds = block_seeds(base.seeds.choice, "recipe_confirm", base.tune.recipe_confirm_seeds)
     rows = []
     for row in finalists:
-        val, epochs = confirmed_val_acc(with_overrides(base, row["overrides"]), seeds)
-        print(f"recipe: confirming {' '.join(row['overrides'])}: val_acc (last epoch, mean of seeds {seeds}) "
-              f"{val:.2f}", flush=True)
-        rows.append({**row, "confirm_seeds": seeds, "confirm_val_acc_last_epoch": val, "confirm_epochs": epochs})
+        accs, epochs = confirmed_val_accs(with_overrides(base, row["overrides"]), seeds)
+        print(f"recipe: confirming {' '.join(row['overrides'])}: val_acc (last epoch, mean of {len(seeds)} seeds "
+              f"{seeds[0]}-{seeds[-1]}) {statistics.mean(accs):.2f} (the search said {row['val_acc_last_epoch']:.2f})",
+              flush=True)
+        rows.append({**row, "confirm_seeds": seeds, "confirm_val_acc_per_seed": accs,
+                     "confirm_val_acc_last_epoch": statistics.mean(accs), "confirm_epochs": epochs})
     return rows
+
+
+def choose_recipe(confirmed: list[dict], confidence: float) -> tuple[dict, str]:
+    """(the recipe to use, why): a finalist replaces the config's own recipe only where the lower bound of its
+    paired `confidence` interval of val gain over it, on the confirmation seeds, is above 0; among those, the
+    largest mean gain. Otherwise the config's recipe stays: a recipe stage must never hand back a worse one.
+
+    Each finalist row gains "gain_over_config" (the paired summary, finalist − config, on val)."""
+    own = next((row for row in confirmed if row["default"]), None)
+    if own is None:
+        raise RlkdError("recipe: the config's own recipe is not among the finalists; it is the search's first "
+                        "trial, so its folder is damaged: delete it and run `rlkd recipe` again")
+    others = [row for row in confirmed if not row["default"]]
+    for row in others:
+        row["gain_over_config"] = paired_summary(row["confirm_val_acc_per_seed"], own["confirm_val_acc_per_seed"],
+                                                 confidence)
+    level = f"{100 * confidence:g}%"
+    better = [row for row in others if row["gain_over_config"]["ci_low"] > 0]
+    if better:
+        best = max(better, key=lambda row: row["gain_over_config"]["mean"])
+        gain = best["gain_over_config"]
+        return best, (f"replaced the config's recipe: val gain {gain['mean']:+.2f} points, paired {level} interval "
+                      f"[{gain['ci_low']:+.2f}, {gain['ci_high']:+.2f}] over {gain['n']} confirmation seeds, above 0")
+    if not others:
+        return own, "kept the config's recipe: no other finalist"
+    nearest = max(others, key=lambda row: row["gain_over_config"]["ci_low"])
+    gain = nearest["gain_over_config"]
+    return own, (f"kept the config's recipe: no finalist's paired {level} interval of val gain over it lies above 0 "
+                 f"(closest: {' '.join(nearest['overrides'])}, {gain['mean']:+.2f} [{gain['ci_low']:+.2f}, "
+                 f"{gain['ci_high']:+.2f}] over {gain['n']} confirmation seeds)")
 
 
 def keep_default_asha(default: dict, **asha):
@@ -169,17 +207,19 @@ def run_recipe(cfg: Config, out: Path) -> dict:
                  reverse=True)[:cfg.tune.recipe_finalists]
     own = next((row for row in rows if row["default"]), None)
     confirmed = confirm_finalists(base, top + ([own] if own is not None and own not in top else []))
-    best = max(confirmed, key=lambda row: (row["confirm_val_acc_last_epoch"], row["default"]))  # a tie: the own
+    best, decision = choose_recipe(confirmed, cfg.tune.recipe_confidence)
     epochs = (sum(row["epochs"] for row in rows) * cfg.tune.recipe_seeds
               + sum(row["confirm_epochs"] for row in confirmed))  # KD epochs trained, every seed
     atomic_write_text(out / RECIPE_FILE, json.dumps(
         {"overrides": best["overrides"], "val_acc_last_epoch": best["confirm_val_acc_last_epoch"],
-         "trials": len(rows), "epochs_trained": epochs, "trial_table": rows, "finalists": confirmed}, indent=2))
-    print(f"recipe: {' '.join(best['overrides'])} (val_acc, last epoch, mean of the confirmation seeds "
-          f"{best['confirm_val_acc_last_epoch']:.2f}) from {len(rows)} trials and {len(confirmed)} finalists, "
-          f"{epochs} KD epochs -> {out / RECIPE_FILE}")
-    return {"recipe": str(out / RECIPE_FILE), "best_overrides": best["overrides"],
-            "val_acc_last_epoch": best["confirm_val_acc_last_epoch"],
+         "replaced": not best["default"], "decision": decision, "config_overrides": recipe_overrides(default),
+         "trials": len(rows), "epochs_trained": epochs, "seed_ranges": {"seeds.choice": cfg.seeds.choice},
+         "trial_table": rows, "finalists": confirmed}, indent=2))
+    print(f"recipe: {decision}\nrecipe: {' '.join(best['overrides'])} (val_acc, last epoch, mean of the "
+          f"confirmation seeds {best['confirm_val_acc_last_epoch']:.2f}) from {len(rows)} trials and "
+          f"{len(confirmed)} finalists, {epochs} KD epochs -> {out / RECIPE_FILE}")
+    return {"recipe": str(out / RECIPE_FILE), "best_overrides": best["overrides"], "decision": decision,
+            "replaced": not best["default"], "val_acc_last_epoch": best["confirm_val_acc_last_epoch"],
             "default_val_acc_last_epoch": next((r["confirm_val_acc_last_epoch"] for r in confirmed if r["default"]),
                                                None),
             "trials": len(rows), "epochs_trained": epochs,
@@ -203,8 +243,10 @@ def recipe_wiring(out: Path) -> list[str]:
         return []
     try:
         recipe = json.loads(path.read_text())
+        replaced = recipe["config_overrides"] if recipe.get("replaced") else []  # older stages: not recorded
         return [*recipe["overrides"], f"tune.recipe_trials={recipe['trials']}",
-                f"tune.recipe_epochs={recipe['epochs_trained']}"]
+                f"tune.recipe_epochs={recipe['epochs_trained']}", f"tune.recipe_replaced={json.dumps(replaced)}",
+                *(f"tune.recipe_choice={json.dumps(bounds)}" for bounds in recipe.get("seed_ranges", {}).values())]
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a recipe written by `rlkd recipe` ({exc}); delete the folder "
                           f"{out} to run the recipe stage again") from None
