@@ -423,6 +423,11 @@ class TuneConfig:
     recipe_epochs: int = 0
     recipe_replaced: list[str] = field(default_factory=list)
     recipe_choice: list[int] = field(default_factory=list)  # the seeds.choice range the recipe stage drew from
+    recipe_seconds: float = 0.0  # the recipe stage's wall time
+    # `rlkd evaluate`'s "kd, tuned at the RL's budget" (rlkd.tune.budget_search): searched unless false; its budget
+    # in KD epochs, 0: the RL's (the checkpoint's metrics.json from `rlkd train`) plus the recipe's
+    tuned_baseline: bool = True
+    baseline_budget: float = 0.0
 
     def validate(self, path: str) -> None:
         _check_at_least(self, path, 1, "num_samples", "keep_checkpoints", "grace_period", "perturbation_interval",
@@ -432,7 +437,8 @@ class TuneConfig:
                "an integer >= 2 (a paired interval needs two seeds; 8 or more for a 360-sample val set)")
         _check(0.5 <= self.recipe_confidence < 1.0, f"{path}.recipe_confidence", self.recipe_confidence,
                "a float in [0.5, 1), the level of the paired interval a finalist's val gain must clear")
-        _check_at_least(self, path, 0, "max_concurrent_trials", "max_failures", "recipe_trials", "recipe_epochs")
+        _check_at_least(self, path, 0, "max_concurrent_trials", "max_failures", "recipe_trials", "recipe_epochs",
+                        "recipe_seconds", "baseline_budget")
         _check(len(self.recipe_space) >= 1, f"{path}.recipe_space", self.recipe_space,
                "a mapping of at least one config key to its search (tune.recipe_samples=1 runs the config's own "
                "recipe only)")

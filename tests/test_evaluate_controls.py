@@ -16,7 +16,7 @@ from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.samplers import SamplerAction, sample_indices
 from rlkd.distill.run import order_stream_seed
 from rlkd.env.episode import PolicyRun, run_policies, run_policy
-from rlkd.reports.evaluate import AA_ROW
+from rlkd.reports.evaluate import AA_ROW, BUDGET_ROW
 from rlkd.reports.stats import format_paired, paired_summary
 from tests.conftest import run_overrides
 
@@ -206,18 +206,25 @@ def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir,
     metrics = json.loads((ev / "metrics.json").read_text())
     assert "95% t confidence interval" in report and "**test**" in report and "last epoch" in report
     assert "Seeds 20000–20001, the first 2 of seeds.evaluation" in report and "optimistic" in report
-    assert report.index("## Noise floor (A/A)") < report.index("## Recommendation") < report.index("| method |")
+    assert report.index("## Noise floor (A/A)") < report.index("## Recommendation") < report.index("| method | test acc")
     assert metrics["seed_range"] == {"seeds.evaluation": [20_000, 30_000]} and metrics["seeds"] == [20_000, 20_001]
     pick = metrics["recommendation"]
     assert pick["chosen_on"] == "val" and pick["versus"] == "kd (all data)"  # no recipe stage: the config's own
     assert pick["row"] == max(metrics["val_acc_last_epoch"], key=metrics["val_acc_last_epoch"].get)
     assert (ev / "forest.png").is_file()
+    # `rlkd train`'s metrics.json sits beside the checkpoint: the tuned row spent the RL's budget, within one trial
+    tuned = metrics["kd_tuned_at_rl_budget"]
+    assert tuned["budget_kd_epochs"] <= tuned["spent_kd_epochs"] <= tuned["budget_kd_epochs"] + 2 * 2
+    assert f"| {BUDGET_ROW} |" in report and "## Tuning budgets" in report
+    budgets = metrics["tuning_budgets"]
+    assert budgets["policy"]["kd_epochs"] == pytest.approx(tuned["budget_kd_epochs"])  # no recipe stage here
+    assert budgets[BUDGET_ROW]["chosen_on"] == "val" and budgets["labels"]["kd_epochs"] == 0
     for name in ("policy", "labels", "kd (all data)", AA_ROW, "random (policy's sizes)", "pacing", "anti",
                  "growing random (pacing sizes)", "open-loop replay (policy's mean action)"):
         assert f"| {name} |" in report
     assert (ev / "difficulty.png").is_file() and (ev / "val_acc.png").is_file()
     versus = metrics["policy_minus_control"]
-    expected = {"random (policy's sizes)", "open-loop replay (policy's mean action)", AA_ROW,
+    expected = {"random (policy's sizes)", "open-loop replay (policy's mean action)", AA_ROW, BUDGET_ROW,
                 *(name for name, _, _ in baseline_policies(0.5))}
     assert set(versus) == expected
     policy_seen = f"{metrics['samples_seen']['policy']:.0f}"

@@ -60,7 +60,8 @@ def test_recipe_search_picks_the_best_trial_and_wires_it(tmp_path, teacher_dir, 
     wire = COMMANDS["recipe"].wire(out)
     replaced = json.dumps(recipe["config_overrides"] if recipe["replaced"] else [])
     assert wire == [*recipe["overrides"], "tune.recipe_trials=3", f"tune.recipe_epochs={recipe['epochs_trained']}",
-                    f"tune.recipe_replaced={replaced}", f"tune.recipe_choice={json.dumps(cfg.seeds.choice)}"]
+                    f"tune.recipe_replaced={replaced}", f"tune.recipe_choice={json.dumps(cfg.seeds.choice)}",
+                    f"tune.recipe_seconds={metrics['seconds']}"]
     wired = load_config(None, base + wire)
     chosen = dict(o.split("=") for o in recipe["overrides"])
     assert all(getattr(wired.distill, key.split(".")[1]) == float(value) for key, value in chosen.items())

@@ -69,6 +69,28 @@ class ReplaySchedule:
 
 
 @dataclass
+class LinearSchedule:
+    """The schedules a tuner can express: the label weight, the temperature and the share of data per epoch, each
+    linear from its start (epoch 1) to its end value (the last epoch); start = end is a constant. Below a share of
+    1 an epoch trains on a uniform subset of each class (the `random` sampler); at 1, on all data (`full`)."""
+
+    name: str
+    alpha: tuple[float, float]
+    temperature: tuple[float, float]
+    fraction: tuple[float, float] = (1.0, 1.0)
+
+    def act(self, observation: np.ndarray, epoch: int, epochs: int) -> EpochAction:
+        progress = epoch / max(epochs - 1, 1)
+
+        def at(ends: tuple[float, float]) -> float:
+            return float(ends[0] + (ends[1] - ends[0]) * progress)
+
+        fraction = at(self.fraction)
+        return EpochAction(0.5, fraction, at(self.temperature), sampler="full" if fraction >= 1.0 else "random",
+                           alpha=at(self.alpha))
+
+
+@dataclass
 class ReplayActions:
     """Open-loop replay: one fixed action per epoch whatever the observation says (e.g. another policy's mean
     action), so the gap between a policy and its replay is what feedback from the observation is worth."""

@@ -29,6 +29,9 @@ from rlkd.reports.grid import run_grid
 from rlkd.reports.plots import forest_plot, line_plot
 from rlkd.reports.stats import format_paired, mean_std, overlaps, paired_summary
 from rlkd.seeds import range_seeds, refuse_used_seeds
+from rlkd.tune.budget_search import ROW as BUDGET_ROW
+from rlkd.tune.budget_search import chosen_control, read_rl_samples, rl_budget_epochs, tune_at_budget
+from rlkd.tune.recipe import recipe_overrides
 
 AA_ROW = "kd (all data), independent order stream"  # the A/A row: KD_REFERENCE again, another shuffle
 OWN_ROW = "kd, the config's own recipe"  # the user's starting point, when the recipe stage replaced it
@@ -134,6 +137,10 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
     controls = [("random (policy's sizes)", [], [ReplayFractions("random (policy's sizes)", f) for f in sizes])]
     baselines = baseline_policies(cfg.env.budget, cfg.distill.mode, teacher_labels(teacher_files(cfg.teacher) or []))
     shared = [*baselines[:1], *reference_rows(cfg), *baselines[1:]]  # the reference, its A/A twin, the own recipe
+    tuned, tuned_line = tuned_baseline(cfg, out, policy_actions)
+    if tuned is not None:
+        overrides, control = chosen_control(cfg, tuned["chosen"], tuned["replay"])
+        shared.insert(1, (BUDGET_ROW, overrides, control))
     shared.append(("open-loop replay (policy's mean action)", [],
                    ReplayActions("open-loop replay (policy's mean action)", policy_actions)))
     if pbt_schedule is not None:  # the PBT-tuned schedule from `rlkd pbt`
@@ -145,8 +152,9 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
     for i, (name, _, _) in enumerate(controls):
         results[name] = done[i * n:(i + 1) * n]
         _print_method(name, results[name])
-    report = write_report(out, results, policy_actions, cfg, (seed_key, seed_bounds))
-    return {"report": str(out / "report.md"), "seeds": seed_list, "seed_range": {seed_key: seed_bounds},
+    budgets = tuning_budgets(cfg, list(results), tuned, len(shared_inputs(cfg)[0].train.labels))
+    report = write_report(out, results, policy_actions, cfg, (seed_key, seed_bounds), budgets, tuned_line)
+    return {"kd_tuned_at_rl_budget": tuned, "report": str(out / "report.md"), "seeds": seed_list, "seed_range": {seed_key: seed_bounds},
             "populations": populations + more, **report}
 
 
@@ -188,6 +196,35 @@ def kd_tuning_budget(cfg: Config) -> str:
 KD_REFERENCE = "kd (all data)"  # the full-budget control of baseline_policies
 
 
+def train_metrics(cfg: Config) -> Optional[dict]:
+    """`rlkd train`'s metrics.json beside the policy checkpoint (OUT/checkpoint -> OUT/metrics.json), if any."""
+    try:
+        return json.loads((Path(policy_checkpoint(cfg)).parent / "metrics.json").read_text())
+    except (OSError, ValueError):  # no train stage beside it (tune, a copied checkpoint)
+        return None
+
+
+def tuned_baseline(cfg: Config, out: Path, policy_actions: list[EpochAction]) -> tuple[Optional[dict], str]:
+    """(the search's result, or None, and a line for the report): KD tuned with the RL's budget."""
+    if not cfg.tune.tuned_baseline:
+        return None, f"{BUDGET_ROW}: not run (tune.tuned_baseline is false)."
+    rl_samples = read_rl_samples(train_metrics(cfg))
+    if cfg.tune.baseline_budget > 0:
+        budget, source = cfg.tune.baseline_budget, "tune.baseline_budget"
+    elif rl_samples is None:
+        return None, (f"{BUDGET_ROW}: not run: the RL's budget is unknown (no `rlkd train` metrics.json beside the "
+                      f"checkpoint); set tune.baseline_budget to its KD epochs to run it.")
+    else:
+        train_size = len(shared_inputs(cfg)[0].train.labels)
+        budget = rl_budget_epochs(rl_samples, train_size, cfg.tune.recipe_epochs)
+        source = f"the RL's {rl_samples:.0f} training samples / {train_size} + the recipe's {cfg.tune.recipe_epochs}"
+    result = tune_at_budget(cfg, out, budget, policy_actions)
+    return result, (f"{BUDGET_ROW}: {result['trials']} Tune trials spent {result['spent_kd_epochs']:.0f} KD epochs of "
+                    f"a budget of {budget:.0f} ({source}), chosen on val (search seeds: seeds.choice's "
+                    f"baseline_search block): {result['chosen']['schedule']['shape']} schedule, "
+                    f"{' '.join(recipe_overrides(result['chosen']['recipe']))}.")
+
+
 def rl_cost_line(cfg: Config, seen: dict[str, float], val: dict[str, float]) -> Optional[str]:
     """PPO's cost in target runs beside what the policy saves per run, when `rlkd train`'s metrics.json sits beside
     the policy checkpoint (OUT/checkpoint -> OUT/metrics.json): learning a curriculum pays only over many runs.
@@ -195,10 +232,10 @@ def rl_cost_line(cfg: Config, seen: dict[str, float], val: dict[str, float]) -> 
     Samples saved count only when the policy is at least as accurate on val (mean) as the full-budget reference:
     a run that sees half the samples and learns less has saved nothing."""
     try:
-        cost = json.loads((Path(policy_checkpoint(cfg)).parent / "metrics.json").read_text())["rl_cost"]
+        cost = train_metrics(cfg)["rl_cost"]
         runs, target = float(cost["target_run_equivalents"]), float(cost["target_run_samples"])
         episodes = f"{cost['episodes']} {'proxy ' if cost.get('proxy') else ''}episodes"
-    except (OSError, ValueError, KeyError, TypeError):  # no train stage beside it (tune, a copied checkpoint)
+    except (ValueError, KeyError, TypeError):  # no train stage beside it (tune, a copied checkpoint)
         return None
     line = f"RL cost: {episodes} = {runs:.1f} target runs ({cost['samples_seen']} training samples, {target:.0f} a run)"
     if KD_REFERENCE not in seen:
@@ -241,8 +278,36 @@ def changed_epochs(trajectory: list[dict]) -> list[bool]:
     return [row.get("fraction", 1.0) < 1.0 or (row["action"].get("mix") or 1.0) < 1.0 for row in trajectory]
 
 
+POLICY_DERIVED = ("random (policy's sizes)", "open-loop replay (policy's mean action)")
+
+
+def tuning_budgets(cfg: Config, names: list[str], tuned: Optional[dict], train_size: int) -> dict[str, dict]:
+    """Each row's tuning: KD epochs spent choosing it (training samples over the train size), wall time, and the
+    split that chose it. None where unknown (a checkpoint without `rlkd train`'s metrics.json)."""
+    t = cfg.tune
+    recipe = ({"kd_epochs": t.recipe_epochs, "seconds": t.recipe_seconds or None, "chosen_on": "val"} if t.recipe_trials
+              else {"kd_epochs": 0, "seconds": None, "chosen_on": "none (the config's own recipe)"})
+    metrics = train_metrics(cfg)
+    rl_samples = read_rl_samples(metrics)
+    policy = {"kd_epochs": None if rl_samples is None else rl_samples / train_size + t.recipe_epochs,
+              "seconds": None if metrics is None else metrics.get("seconds", 0) + t.recipe_seconds,
+              "chosen_on": "val (the reward reads it), from the recipe's"}
+    fixed = {"kd_epochs": 0, "seconds": None, "chosen_on": "none (a fixed rule)"}
+    rows = {"policy": policy, KD_REFERENCE: recipe, AA_ROW: recipe,
+            OWN_ROW: {**fixed, "chosen_on": "none (the config's own recipe)"},
+            "pbt schedule": {"kd_epochs": None, "seconds": None, "chosen_on": "val (`rlkd pbt`)"}}
+    rows.update({name: {**policy, "chosen_on": "the policy's"} for name in POLICY_DERIVED})
+    if tuned is not None:
+        rows[BUDGET_ROW] = {"kd_epochs": tuned["spent_kd_epochs"], "seconds": tuned["seconds"], "chosen_on": "val"}
+    return {name: rows.get(name, fixed) for name in names}
+
+
+def _budget_cell(value: Optional[float], unit: str) -> str:
+    return "unknown" if value is None else f"{value:.0f}{unit}"
+
+
 def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list[EpochAction], cfg: Config,
-                 seed_range: tuple[str, list[int]]) -> dict:
+                 seed_range: tuple[str, list[int]], budgets: dict[str, dict], tuned_line: str) -> dict:
     n = len(results["policy"])
     test = {k: [r["test_acc_last_epoch"] for r in v] for k, v in results.items()}
     val = {k: [r["val_acc_last_epoch"] for r in v] for k, v in results.items()}
@@ -274,7 +339,13 @@ def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list
              f"{cfg.distill.epochs} epochs; student {cfg.student.arch}; loss {cfg.distill.mode} unless noted. "
              f"Every control runs at the policy's budget (env.budget = {budget:g}) except **{KD_REFERENCE}**, "
              f"the reference at the full budget, its A/A twin and the config's own recipe{windows}.{own_note}", "",
-             kd_tuning_budget(cfg), "", *([rl_cost, ""] if rl_cost else [])]
+             "## Tuning budgets", "",
+             "What choosing each row cost, in KD epochs (training samples over the train size; the policy's "
+             "include its proxy episodes and the recipe search it started from) and wall time, and the split "
+             "that chose it.", "", "| method | tuning budget (KD epochs) | wall time | chosen on |", "|---|---|---|---|",
+             *(f"| {k} | {_budget_cell(b['kd_epochs'], '')} | {_budget_cell(b['seconds'], ' s')} | {b['chosen_on']} |"
+               for k, b in budgets.items()), "",
+             kd_tuning_budget(cfg), "", tuned_line, "", *([rl_cost, ""] if rl_cost else [])]
     if floor is not None:
         lines += ["## Noise floor (A/A)", "",
                   f"{KD_REFERENCE} − {AA_ROW} (the same recipe and student seeds, another sample order): "
@@ -319,7 +390,7 @@ def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list
                                         for e in range(min(len(r["trajectory"]) for r in v))]
                                     for k, v in results.items()}, "val accuracy (mean over seeds)", "epoch", "val acc (%)")
     (out / "runs.json").write_text(json.dumps(results, indent=1))
-    return {"test_acc_last_epoch": {k: statistics.mean(v) for k, v in test.items()},
+    return {"test_acc_last_epoch": {k: statistics.mean(v) for k, v in test.items()}, "tuning_budgets": budgets,
             "val_acc_last_epoch": mean_val, "samples_seen": seen, "noise_floor": floor,
             "policy_minus_control": versus, "best_baseline_with_no_more_samples": best_cheaper,
             "recommendation": {"row": pick, "chosen_on": "val", "versus": own, "test": pick_test, "val": pick_val},

@@ -154,16 +154,18 @@ def choose_recipe(confirmed: list[dict], confidence: float) -> tuple[dict, str]:
                  f"{gain['ci_high']:+.2f}] over {gain['n']} confirmation seeds)")
 
 
-def keep_default_asha(default: dict, **asha):
-    """ASHA that never stops the config's own recipe: the winner has to beat it over a whole run."""
+def keep_points_asha(points: list[dict], **asha):
+    """ASHA that never stops a trial at one of `points` (partial trial configs: the config's own recipe, ...):
+    the winner has to beat them over a whole run."""
     from ray.tune.schedulers import ASHAScheduler
 
-    class KeepDefaultASHA(ASHAScheduler):
+    class KeepPointsASHA(ASHAScheduler):
         def on_trial_result(self, tune_controller, trial, result):
             decision = super().on_trial_result(tune_controller, trial, result)  # its results still set the rungs
-            return self.CONTINUE if trial.config["recipe"] == default else decision
+            kept = any(all(trial.config.get(key) == value for key, value in point.items()) for point in points)
+            return self.CONTINUE if kept else decision
 
-    return KeepDefaultASHA(**asha)
+    return KeepPointsASHA(**asha)
 
 
 def recipe_tuner(cfg: Config, trainable, storage: str, name: str):
@@ -175,7 +177,7 @@ def recipe_tuner(cfg: Config, trainable, storage: str, name: str):
     search = BasicVariantGenerator(points_to_evaluate=[{"recipe": default}], max_concurrent=t.max_concurrent_trials,
                                    random_state=cfg.distill.seed)  # the default recipe first, then seeded samples
     # a run shorter than the grace period is never stopped early (ASHA refuses grace_period > max_t)
-    scheduler = keep_default_asha(default, time_attr="epoch", max_t=cfg.distill.epochs,
+    scheduler = keep_points_asha([{"recipe": default}], time_attr="epoch", max_t=cfg.distill.epochs,
                                   grace_period=min(t.recipe_grace_period, cfg.distill.epochs))
     space = {"rlkd": config_to_dict(cfg), "recipe": {key: to_tune(spec) for key, spec in t.recipe_space.items()}}
     reporter = progress_reporter({f"recipe/{key}": key for key in t.recipe_space},
@@ -243,10 +245,12 @@ def recipe_wiring(out: Path) -> list[str]:
         return []
     try:
         recipe = json.loads(path.read_text())
+        metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() else {}
         replaced = recipe["config_overrides"] if recipe.get("replaced") else []  # older stages: not recorded
         return [*recipe["overrides"], f"tune.recipe_trials={recipe['trials']}",
                 f"tune.recipe_epochs={recipe['epochs_trained']}", f"tune.recipe_replaced={json.dumps(replaced)}",
-                *(f"tune.recipe_choice={json.dumps(bounds)}" for bounds in recipe.get("seed_ranges", {}).values())]
+                *(f"tune.recipe_choice={json.dumps(bounds)}" for bounds in recipe.get("seed_ranges", {}).values()),
+                *([f"tune.recipe_seconds={metrics['seconds']}"] if "seconds" in metrics else [])]
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a recipe written by `rlkd recipe` ({exc}); delete the folder "
                           f"{out} to run the recipe stage again") from None

@@ -1,0 +1,180 @@
+"""KD tuned with the RL's budget: `rlkd evaluate`'s row "kd, tuned at the RL's budget".
+
+A learned curriculum is worth its RL bill only if it beats a baseline that got as much tuning. The RL's budget
+is its training samples (proxy episodes included) over the train size, in KD-epoch equivalents, plus the recipe
+search it started from (`rl_budget_epochs`). This Tune search spends that budget over the recipe stage's space
+and the schedules a tuner can express (`LinearSchedule`: label weight, temperature and share of data per epoch,
+each constant or linear from start to end), plus the policy's own open-loop replay. Two points come first and
+ASHA never stops them: the current recipe (constant, all data) and the replay, so the winner's search val is never
+below either's. The experiment stops once the budget is spent (`BudgetStopper`): it overshoots by at most the
+epochs that the trials then running report next, less than one trial. Chosen on val, on the choice range's
+baseline_search seeds; resumes after a kill like the recipe stage (rlkd.tune.kd_trials).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional, Sequence
+
+from rlkd.config import Config, config_from_dict, config_to_dict, with_overrides
+from rlkd.curriculum.actions import EpochAction
+from rlkd.curriculum.policies import LinearSchedule, ReplayActions
+from rlkd.distill.run import NonFiniteLossError
+from rlkd.seeds import block_seeds
+from rlkd.tune.kd_trials import fit_kd_experiment, start_run
+from rlkd.tune.progress import progress_reporter
+from rlkd.tune.recipe import default_recipe, keep_points_asha, recipe_overrides
+from rlkd.tune.search import to_tune
+
+EXPERIMENT = "rlkd_kd_at_rl_budget"
+ROW = "kd, tuned at the RL's budget"
+SHAPES = ("constant", "linear")  # searched; "replay" (the policy's open-loop replay) is a point, not a choice
+
+
+def rl_budget_epochs(rl_samples: float, train_size: int, recipe_epochs: int) -> float:
+    """The RL's tuning budget in KD epochs: its episodes' training samples over the train size, plus the recipe's."""
+    return rl_samples / train_size + recipe_epochs
+
+
+def schedule_space(cfg: Config) -> dict:
+    """What the search may choose besides the recipe keys: a shape and the end values of a linear schedule."""
+    temperatures = cfg.tune.recipe_space.get("distill.temperature", {"choice": [cfg.distill.temperature]})
+    return {"shape": {"choice": list(SHAPES)}, "alpha_end": {"uniform": [0.0, 1.0]},
+            "temperature_end": temperatures, "fraction_start": {"uniform": [cfg.env.min_fraction, 1.0]},
+            "fraction_end": {"uniform": [cfg.env.min_fraction, 1.0]}}
+
+
+def schedule_policy(cfg: Config, schedule: dict, replay: Sequence[dict]):
+    """The curriculum policy a trial's schedule stands for, under the trial's recipe (cfg)."""
+    if schedule["shape"] == "replay":
+        return ReplayActions(ROW, [EpochAction(**{**row, "teacher_weights": None if row["teacher_weights"] is None
+                                                 else tuple(row["teacher_weights"])}) for row in replay])
+    d = cfg.distill
+    if schedule["shape"] == "constant":
+        return LinearSchedule(ROW, (d.alpha, d.alpha), (d.temperature, d.temperature),
+                              (schedule["fraction_start"],) * 2)
+    return LinearSchedule(ROW, (d.alpha, schedule["alpha_end"]), (d.temperature, schedule["temperature_end"]),
+                          (schedule["fraction_start"], schedule["fraction_end"]))
+
+
+def schedule_trial(config: dict) -> None:
+    """The Tune function trainable: one schedule on `tune.recipe_seeds` runs stepped together; each epoch reports
+    their mean val accuracy and the KD epochs (training samples over the train size) the trial has spent."""
+    from ray import tune
+
+    cfg = with_overrides(config_from_dict(config["rlkd"]), recipe_overrides(config["recipe"]))
+    policy = schedule_policy(cfg, config["schedule"], config["replay"])
+    runs = [start_run(with_overrides(cfg, [f"distill.seed={seed}"]))
+            for seed in block_seeds(cfg.seeds.choice, "baseline_search", cfg.tune.recipe_seeds)]
+    train_size = len(runs[0].labels)
+    while not runs[0].finished:
+        try:
+            val_acc = statistics.mean(run.epoch(**policy.act(None, run.epoch_index, run.epochs).as_epoch_kwargs())
+                                      .val_acc for run in runs)
+        except NonFiniteLossError:  # the worst schedule: reported as val 0, and not retried
+            tune.report({"val_acc": 0.0, "epoch": runs[0].epoch_index, "finished": False, "diverged": True,
+                         "kd_epochs": sum(run.samples_seen for run in runs) / train_size})
+            return
+        tune.report({"val_acc": val_acc, "epoch": runs[0].epoch_index, "finished": runs[0].finished,
+                     "kd_epochs": sum(run.samples_seen for run in runs) / train_size, "diverged": False})
+
+
+def budget_stopper(budget_epochs: float):
+    """Stops the whole experiment once the trials' KD epochs add up to the budget."""
+    from ray.tune import Stopper
+
+    class BudgetStopper(Stopper):
+        def __init__(self):
+            self.spent: dict[str, float] = {}
+
+        def __call__(self, trial_id, result):
+            self.spent[trial_id] = result["kd_epochs"]
+            return False
+
+        def stop_all(self):
+            return sum(self.spent.values()) >= budget_epochs
+
+    return BudgetStopper()
+
+
+def first_points(cfg: Config) -> list[dict]:
+    """The current recipe (constant, all data) and the policy's open-loop replay under it."""
+    recipe = default_recipe(cfg)
+    base = {"alpha_end": cfg.distill.alpha, "temperature_end": cfg.distill.temperature, "fraction_start": 1.0,
+            "fraction_end": 1.0}
+    return [{"recipe": recipe, "schedule": {**base, "shape": "constant"}},
+            {"recipe": recipe, "schedule": {**base, "shape": "replay"}}]
+
+
+def budget_tuner(budget_epochs: float, replay: list[dict]):
+    """build_tuner for fit_kd_experiment: the search, its points, ASHA that keeps them, the budget's stopper."""
+
+    def build(cfg: Config, trainable, storage: str, name: str):
+        import ray
+        from ray import tune
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        t = cfg.tune
+        points = first_points(cfg)
+        # an endless search: without a cap it would queue trials far ahead of the CPUs, to be cut at the budget
+        concurrent = t.max_concurrent_trials or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        search = BasicVariantGenerator(points_to_evaluate=points, max_concurrent=concurrent,
+                                       random_state=cfg.distill.seed)
+        scheduler = keep_points_asha(points, time_attr="epoch", max_t=cfg.distill.epochs,
+                                     grace_period=min(t.recipe_grace_period, cfg.distill.epochs))
+        space = {"rlkd": config_to_dict(cfg), "replay": replay,
+                 "recipe": {key: to_tune(spec) for key, spec in t.recipe_space.items()},
+                 "schedule": {key: to_tune(spec) for key, spec in schedule_space(cfg).items()}}
+        reporter = progress_reporter({"schedule/shape": "shape", **{f"recipe/{k}": k for k in t.recipe_space}},
+                                     {"epoch": "epoch", "val_acc": "val_acc", "kd_epochs": "kd_epochs"})
+        return tune.Tuner(
+            trainable, param_space=space,
+            tune_config=tune.TuneConfig(metric="val_acc", mode="max", num_samples=-1, scheduler=scheduler,
+                                        search_alg=search, reuse_actors=True),  # keeps each worker's loaded data
+            run_config=tune.RunConfig(name=name, storage_path=storage, stop=budget_stopper(budget_epochs),
+                                      failure_config=tune.FailureConfig(max_failures=t.max_failures),
+                                      progress_reporter=reporter, verbose=1))
+
+    return build
+
+
+def tune_at_budget(cfg: Config, out: Path, budget_epochs: float, policy_actions: list[EpochAction]) -> dict:
+    """Run (or resume) the search; the chosen schedule by val among the trials that ran a whole run."""
+    start = time.perf_counter()
+    replay = [asdict(a) for a in policy_actions]
+    done = fit_kd_experiment(cfg, out, EXPERIMENT, schedule_trial, budget_tuner(budget_epochs, replay), "evaluate",
+                             "tuned-baseline trial")
+    rows = [{"recipe": r.config["recipe"], "schedule": r.config["schedule"], "val_acc_last_epoch": r.metrics["val_acc"],
+             "finished": r.metrics["finished"], "kd_epochs": r.metrics["kd_epochs"]}
+            for r in done if "kd_epochs" in r.metrics]  # a trial cut at the budget before its first epoch spent none
+    spent = sum(row["kd_epochs"] for row in rows)
+    whole = [row for row in rows if row["finished"]]
+    points = first_points(cfg)
+    best = max(whole, key=lambda row: (row["val_acc_last_epoch"], {"recipe": row["recipe"],
+                                                                   "schedule": row["schedule"]} == points[0]))
+    print(f"evaluate: {ROW}: {len(rows)} trials, {spent:.0f} of {budget_epochs:.0f} KD epochs; chose "
+          f"{best['schedule']['shape']} {' '.join(recipe_overrides(best['recipe']))} (search val {best['val_acc_last_epoch']:.2f})",
+          flush=True)
+    at_points = {point["schedule"]["shape"]: row["val_acc_last_epoch"] for point in points for row in whole
+                 if {"recipe": row["recipe"], "schedule": row["schedule"]} == point}
+    return {"row": ROW, "budget_kd_epochs": budget_epochs, "spent_kd_epochs": spent, "trials": len(rows),
+            "points_val_acc_last_epoch": at_points,
+            "seconds": time.perf_counter() - start, "chosen_on": "val", "chosen": best, "replay": replay,
+            "seed_block": "baseline_search"}
+
+
+def chosen_control(cfg: Config, chosen: dict, replay: list[dict]) -> tuple[list[str], object]:
+    """(config overrides, policy) of the chosen schedule, for evaluate's grid."""
+    overrides = recipe_overrides(chosen["recipe"])
+    return overrides, schedule_policy(with_overrides(cfg, overrides), chosen["schedule"], replay)
+
+
+def read_rl_samples(metrics: Optional[dict]) -> Optional[float]:
+    """The RL's training samples from `rlkd train`'s metrics.json (None when there is none)."""
+    try:
+        return float(metrics["rl_cost"]["samples_seen"])
+    except (TypeError, KeyError, ValueError):
+        return None

@@ -1,0 +1,53 @@
+"""`rlkd evaluate`'s "kd, tuned at the RL's budget": a real Tune search in the session's local Ray that spends a
+given budget of KD epochs, no more than one trial past it, with the recipe and the policy's replay as points."""
+
+import pytest
+
+from rlkd.config import load_config
+from rlkd.curriculum.actions import EpochAction
+from rlkd.curriculum.policies import LinearSchedule, ReplayActions
+from rlkd.tune.budget_search import first_points, rl_budget_epochs, schedule_policy, tune_at_budget
+from tests.conftest import run_overrides
+
+EPOCHS, SEEDS = 3, 2  # a trial is at most EPOCHS x SEEDS KD epochs
+
+
+def test_rl_budget_counts_samples_over_the_train_size_plus_the_recipe():
+    assert rl_budget_epochs(12_000 * 1_000, 1_000, 720) == 12_720
+
+
+def test_linear_schedule_runs_from_start_to_end_and_a_constant_stays():
+    s = LinearSchedule("s", (0.2, 0.8), (4.0, 1.0), (0.5, 1.0))
+    actions = [s.act(None, e, 4) for e in range(4)]
+    assert [a.alpha for a in actions] == pytest.approx([0.2, 0.4, 0.6, 0.8])
+    assert [a.temperature for a in actions] == pytest.approx([4.0, 3.0, 2.0, 1.0])
+    assert [a.sampler for a in actions] == ["random", "random", "random", "full"]
+    cfg = load_config(None, [])
+    constant = schedule_policy(cfg, {"shape": "constant", "fraction_start": 1.0}, [])
+    assert {constant.act(None, e, 5) for e in range(5)} == {
+        EpochAction(0.5, 1.0, cfg.distill.temperature, sampler="full", alpha=cfg.distill.alpha)}
+
+
+def test_the_policys_replay_is_a_point_of_the_space():
+    cfg = load_config(None, [])
+    points = first_points(cfg)
+    assert [p["schedule"]["shape"] for p in points] == ["constant", "replay"]
+    replay = [{"difficulty": 0.3, "fraction": 0.6, "temperature": None, "teacher_weights": None, "sampler": "adaptive",
+               "alpha": 0.25, "mix": None, "feature_scale": None}]
+    policy = schedule_policy(cfg, points[1]["schedule"], replay)
+    assert isinstance(policy, ReplayActions) and policy.act(None, 0, 1) == EpochAction(0.3, 0.6, sampler="adaptive",
+                                                                                       alpha=0.25)
+
+
+def test_the_tuned_row_spends_the_budget_and_no_more_than_one_trial_past_it(tmp_path, teacher_dir, shards_dir,
+                                                                             ray_session):
+    cfg = load_config(None, run_overrides(teacher_dir, shards_dir) + [
+        f"distill.epochs={EPOCHS}", f"tune.recipe_seeds={SEEDS}", "tune.recipe_grace_period=1"])
+    budget = 20.0
+    result = tune_at_budget(cfg, tmp_path, budget, [EpochAction(0.5, 0.8, alpha=0.3)] * EPOCHS)
+    assert budget <= result["spent_kd_epochs"] <= budget + EPOCHS * SEEDS
+    assert result["trials"] >= 4 and result["chosen_on"] == "val"
+    chosen = result["chosen"]
+    assert chosen["finished"]
+    # the recipe point ran whole (ASHA keeps it) and the choice is never below it on the search's val
+    assert chosen["val_acc_last_epoch"] >= result["points_val_acc_last_epoch"]["constant"]
