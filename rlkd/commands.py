@@ -8,7 +8,6 @@ whatever the command wrote, so every folder says how it was made.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from rlkd.tune.pbt import SCHEDULE_FILE, run_pbt
 from rlkd.tune.recipe import RECIPE_FILE, recipe_wiring, run_recipe
 from rlkd.tune.run import run_tune
 from rlkd.teacher.stage import TEACHER_FILE, run_teacher
-from rlkd.workdir import atomic_write_text, folder_lock
+from rlkd.workdir import atomic_write_text, folder_lock, write_json
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,11 @@ class Command:
     # string options (name, help, to_overrides): shorthands for config keys, e.g. --mode kd
     options: tuple[tuple[str, str, Callable[[str], list[str]]], ...] = ()
 
+
+# keys only `rlkd evaluate` reads: changing them must not redo the stages that chose things
+EVALUATION_ONLY = ("env.eval_seeds", "seeds.evaluation", "seeds.confirmation", "seeds.evaluate_on",
+                   "tune.tuned_baseline", "tune.baseline_budget", "ppo.checkpoints")
+CHOOSING = ("data", "teacher", "student", "distill", "curriculum", "env", "tune", "seeds")
 
 COMMANDS: dict[str, Command] = {
     "teacher": Command(
@@ -72,7 +76,7 @@ COMMANDS: dict[str, Command] = {
         "writes recipe.json, whose overrides the pipeline hands to distill, train and evaluate",
         wire=recipe_wiring,
         outputs=(RECIPE_FILE,),
-        depends=("data", "teacher", "student", "distill", "curriculum", "env", "tune"),
+        depends=CHOOSING, ignores=EVALUATION_ONLY,
     ),
     "distill": Command(
         "distill", run_distill,
@@ -88,6 +92,7 @@ COMMANDS: dict[str, Command] = {
         "learn a curriculum policy with RLlib PPO; checkpoints under OUT/checkpoints, OUT/checkpoint -> the last",
         wire=lambda out: [f"ppo.checkpoint={out / 'checkpoint'}"],
         outputs=("checkpoint",),
+        depends=(*Command.depends, "seeds"), ignores=(*EVALUATION_ONLY, "ppo.checkpoint"),
         options=(("resume", "continue from this checkpoint, iteration count intact (sets ppo.resume)",
                   lambda v: [f"ppo.resume={v}"]),),
     ),
@@ -104,7 +109,7 @@ COMMANDS: dict[str, Command] = {
         "baseline: Population Based Training of the curriculum (difficulty, fraction) over KD runs; "
         "writes the best member's schedule.json for `rlkd evaluate --pbt`",
         outputs=(SCHEDULE_FILE,),
-        depends=("data", "teacher", "student", "distill", "curriculum", "env", "tune"),
+        depends=CHOOSING, ignores=EVALUATION_ONLY,
     ),
     "apply": Command(
         "apply", run_apply,
@@ -117,30 +122,16 @@ COMMANDS: dict[str, Command] = {
         "evaluate", run_evaluate,
         "the policy and every baseline on the same seeds; report.md with test accuracy and PNGs",
         outputs=("report.md",),
+        depends=(*Command.depends, "tune", "seeds"),
         options=(("checkpoint", "policy checkpoint from `rlkd train` (sets ppo.checkpoint)",
                   lambda v: [f"ppo.checkpoint={v}"]),
+                 ("checkpoints", "more PPO runs' checkpoints, comma-separated: each reported, all pooled (sets "
+                  "ppo.checkpoints)", lambda v: [f"ppo.checkpoints={json.dumps([c for c in v.split(',') if c])}"]),
                  ("seeds", "number of seeds per method (sets env.eval_seeds)", lambda v: [f"env.eval_seeds={v}"]),
                  ("pbt", "a schedule.json from `rlkd pbt` to show beside the policy (sets tune.pbt_schedule)",
                   lambda v: [f"tune.pbt_schedule={v}"])),
     ),
 }
-
-
-def _clean(value):
-    """JSON-safe metrics: numpy scalars become Python ones; NaN and inf become null rather than invalid JSON."""
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def write_json(path: Path, data: dict) -> None:
-    atomic_write_text(path, json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
 
 
 def execute(command: Command, cfg: Config, out: Path, **flags) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import math
 import os
 import socket
 import time
@@ -127,3 +128,20 @@ def remove_owned(location: str, out: Path) -> None:
                         f"output folder ({out}) created. Use another --out or storage path, or remove it yourself")
     fs, path = _fs(location)
     fs.delete_dir(path)
+
+
+def _clean(value):
+    """JSON-safe metrics: numpy scalars become Python ones; NaN and inf become null rather than invalid JSON."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")

@@ -18,7 +18,7 @@ from rlkd.distill.run import order_stream_seed
 from rlkd.env.episode import PolicyRun, run_policies, run_policy
 from rlkd.reports.evaluate import AA_ROW, BUDGET_ROW
 from rlkd.reports.stats import format_paired, paired_summary
-from tests.conftest import run_overrides
+from tests.conftest import POPULATION_OF_TWO, args_for, run_overrides
 
 
 # ------------------------------------------------------------------ statistics
@@ -233,3 +233,29 @@ def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir,
         assert v["test_vs_noise"] in ("indistinguishable from noise", "outside the A/A interval")
         row = next(line for line in report.splitlines() if line.startswith(f"| {name} | ") and " / " in line)
         assert f" / {policy_seen} |" in row and row.count("/2") == 2  # samples seen beside the policy's; wins k/2
+
+
+def test_evaluate_reports_each_ppo_run_and_pools_them(tmp_path, teacher_dir, shards_dir, trained_ppo):
+    base = []
+    for o in run_overrides(teacher_dir, shards_dir) + ["distill.epochs=2", "tune.tuned_baseline=false"]:
+        base += ["--set", o]
+    ev, again = tmp_path / "eval", tmp_path / "train-ppo-seed-1"  # a second PPO run: another PPO seed
+    assert main(args_for("train", again, teacher_dir, shards_dir, *POPULATION_OF_TWO, "ppo.seed=1")) == 0
+    first, second = str(trained_ppo / "checkpoint"), str(again / "checkpoint")
+    assert main(["evaluate", "--out", str(ev), *base, "--checkpoint", first, "--checkpoints", second,
+                 "--seeds", "2"]) == 0
+    metrics = json.loads((ev / "metrics.json").read_text())
+    report = (ev / "report.md").read_text()
+    runs = json.loads((ev / "runs.json").read_text())
+    assert metrics["checkpoints"] == [first, second] and "## PPO runs (the unit of replication)" in report
+    pooled = metrics["pooled_policy_minus_control"]
+    assert "random (policy's sizes)" not in pooled and "kd (all data)" in pooled
+    kd = [r["test_acc_last_epoch"] for r in runs["kd (all data)"]]
+    first_diffs = [p["test_acc_last_epoch"] - k for p, k in zip(runs["policy"], kd)]
+    assert metrics["policy_minus_control"]["kd (all data)"]["test"]["mean"] == pytest.approx(sum(first_diffs) / 2)
+    test = pooled["kd (all data)"]["test"]
+    assert test["runs"] == 2 and test["n"] == 4 and test["ci_low"] <= test["mean"] <= test["ci_high"]
+    summary = json.loads((ev / "summary.json").read_text())
+    assert summary["ppo_runs"] == 2 and summary["pooled_policy_minus_control"]["kd (all data)"]["test"]["n"] == 4
+    assert summary["seed_range"] == {"seeds.evaluation": [20_000, 30_000]} and summary["epoch"] == "last"
+    assert "kd, tuned at the RL's budget: not run (tune.tuned_baseline is false)" in report

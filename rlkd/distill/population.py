@@ -126,6 +126,14 @@ class StudentPopulation:
         """(accuracy %, mean CE loss) of every lane's student on `split` (val or test)."""
         return self._evaluate(list(range(len(self.runs))), split)
 
+    def split_logits(self, split: str) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(every lane's eval-mode logits on `split`, the split's labels): what `evaluate` scores, for readers that
+        need each example's outcome (a bootstrap over test examples)."""
+        images, labels = self.run_data.eval_set(split)
+        if not self.batched:
+            return [run._logits(images) for run in self.runs], labels
+        return list(self.stack.logits(None, images)), labels
+
     def observe(self) -> list[dict[str, float]]:
         """Every lane's observation (DistillationRun.observe)."""
         return [run.observe() for run in self.runs]

@@ -10,6 +10,7 @@ from rlkd.config import Config
 from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards
 from rlkd.distill.population import StudentPopulation
+from rlkd.distill.run import eval_scores
 from rlkd.env.curriculum_env import EpochStepper, encode_observation
 
 
@@ -23,7 +24,8 @@ class PolicyRun:
 
 
 def run_policies(runs: Sequence[PolicyRun], data: DatasetSplits, shards: TeacherShards) -> list[dict]:
-    """Each run's trajectory (action, subset stats, val accuracy, reward per epoch) and final **test** accuracy.
+    """Each run's trajectory (action, subset stats, val accuracy, reward per epoch) and final **test** accuracy,
+    with which test examples it got right ("test_correct": one 0/1 character per example, in the split's order).
 
     The runs train as one population (they must share the student and device; their configs may differ
     otherwise); each ends at distill.epochs epochs or when env.budget is spent, like an env episode, or
@@ -47,8 +49,11 @@ def run_policies(runs: Sequence[PolicyRun], data: DatasetSplits, shards: Teacher
             _, _, info = steppers[k].score(results[k])
             trajectories[k].append({**info, "action": asdict(actions[k])})
             observations[k] = encode_observation(population.runs[k].observe())
-    test, val = population.evaluate("test"), population.evaluate("val")
+    test_logits, test_labels = population.split_logits("test")
+    test, val = [eval_scores(logits, test_labels) for logits in test_logits], population.evaluate("val")
+    correct = ["".join("1" if c else "0" for c in (logits.argmax(1) == test_labels).tolist()) for logits in test_logits]
     return [{"seed": r.seed, "trajectory": rows, "test_acc_last_epoch": test[k][0], "val_acc_last_epoch": val[k][0],
+             "test_correct": correct[k],
              "samples_seen": lane.samples_seen, "budget": lane.budget, "budget_samples": lane.budget_samples,
              "return": sum(row["reward"] for row in rows)}
             for k, (r, rows, lane) in enumerate(zip(runs, trajectories, population.runs))]

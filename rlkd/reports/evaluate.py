@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import statistics
+import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Optional
+
+import numpy as np
 
 from rlkd.config import Config, proxy_config, with_overrides
 from rlkd.curriculum.actions import EpochAction
@@ -27,14 +31,19 @@ from rlkd.models import read_metadata
 from rlkd.reports.apply import policy_checkpoint
 from rlkd.reports.grid import run_grid
 from rlkd.reports.plots import forest_plot, line_plot
-from rlkd.reports.stats import format_paired, mean_std, overlaps, paired_summary
+from rlkd.reports.stats import (HIERARCHICAL_METHOD, format_paired, hierarchical_bootstrap, mean_std, overlaps,
+                                paired_bootstrap_examples, paired_summary, required_seeds)
+from rlkd.reports.summary import SUMMARY_FILE, evaluation_summary
 from rlkd.seeds import range_seeds, refuse_used_seeds
+from rlkd.workdir import write_json
 from rlkd.tune.budget_search import ROW as BUDGET_ROW
 from rlkd.tune.budget_search import chosen_control, read_rl_samples, rl_budget_epochs, tune_at_budget
 from rlkd.tune.recipe import recipe_overrides
 
 AA_ROW = "kd (all data), independent order stream"  # the A/A row: KD_REFERENCE again, another shuffle
 OWN_ROW = "kd, the config's own recipe"  # the user's starting point, when the recipe stage replaced it
+EXAMPLE_BOOTSTRAPS = 2000
+TARGET_HALF_WIDTH = 0.75  # points: the 95% half-width of policy − kd on test that env.eval_seeds is sized for
 VAL_IS_OPTIMISTIC = ("The policy's val figures are optimistic by construction: its reward reads val accuracy every "
                      "epoch and val accuracy is in its observation. Judge it on test.")
 
@@ -95,17 +104,18 @@ def checkpoint_choice_range(checkpoint: str) -> Optional[list[int]]:
     return seeds.get("choice") if isinstance(seeds, dict) else None
 
 
-def evaluation_seeds(cfg: Config, checkpoint: str) -> tuple[str, list[int], list[int]]:
+def evaluation_seeds(cfg: Config, checkpoints: list[str]) -> tuple[str, list[int], list[int]]:
     """(range key, range, seeds) evaluate runs on: the first env.eval_seeds of the range seeds.evaluate_on names,
-    refused (ConfigError, exit 2) where it shares a seed with what the checkpoint's training or the recipe used."""
+    refused (ConfigError, exit 2) where it shares a seed with what a checkpoint's training or the recipe used."""
     key, bounds = cfg.seeds.evaluation_range()
-    trained = checkpoint_choice_range(checkpoint)
     used = {"the recipe stage's seeds.choice": cfg.tune.recipe_choice} if cfg.tune.recipe_choice else {}
-    if trained is None:
-        print(f"evaluate: {checkpoint} records no seed ranges (made before them): its episodes' seeds were drawn "
-              f"from [0, 2^31), so no evaluation seed can be shown unused by its training", flush=True)
-    else:
-        used[f"the checkpoint's seeds.choice ({checkpoint})"] = trained
+    for checkpoint in checkpoints:
+        trained = checkpoint_choice_range(checkpoint)
+        if trained is None:
+            print(f"evaluate: {checkpoint} records no seed ranges (made before them): its episodes' seeds were "
+                  f"drawn from [0, 2^31), so no evaluation seed can be shown unused by its training", flush=True)
+        else:
+            used[f"the checkpoint's seeds.choice ({checkpoint})"] = trained
     refuse_used_seeds(key, bounds, used)
     return key, bounds, range_seeds(bounds, cfg.env.eval_seeds, key)
 
@@ -123,14 +133,17 @@ def reference_rows(cfg: Config) -> list[tuple[str, list[str], FixedSchedule]]:
 def run_evaluate(cfg: Config, out: Path) -> dict:
     pbt_schedule = load_pbt_schedule(cfg.tune.pbt_schedule) if cfg.tune.pbt_schedule else None
     n = cfg.env.eval_seeds
-    checkpoint = policy_checkpoint(cfg)
-    seed_key, seed_bounds, seed_list = evaluation_seeds(cfg, checkpoint)
-    policy = load_policy(checkpoint)
+    checkpoints = [policy_checkpoint(cfg), *cfg.ppo.checkpoints]
+    seed_key, seed_bounds, seed_list = evaluation_seeds(cfg, checkpoints)
+    policies = [load_policy(checkpoint) for checkpoint in checkpoints]
     shared_inputs(cfg)  # a bad data set or shard is one clear error here, before any run
     # every method x seed run trains in populations of resources.population_size (rlkd.reports.grid)
-    policy_runs, populations = run_grid(cfg, [PolicyRun(cfg, policy, s) for s in seed_list], "evaluate: policy")
-    results: dict[str, list[dict]] = {"policy": policy_runs}
-    _print_method("policy", results["policy"])
+    policy_runs, populations = run_grid(cfg, [PolicyRun(cfg, p, s) for p in policies for s in seed_list],
+                                        "evaluate: policy")
+    results: dict[str, list[dict]] = {"policy": policy_runs[:n]}  # the first PPO run: its rows and controls
+    ppo_runs = [policy_runs[i * n:(i + 1) * n] for i in range(len(policies))]
+    for i, runs in enumerate(ppo_runs):
+        _print_method("policy" if len(ppo_runs) == 1 else f"policy, PPO run {i + 1}", runs)
     policy_actions = mean_actions([[row["action"] for row in r["trajectory"]] for r in results["policy"]])
     sizes = [[row.get("fraction", 1.0) for row in r["trajectory"]] for r in results["policy"]]
     # (name, config overrides, one policy per seed): the same-size control replays each seed's own sizes
@@ -153,9 +166,14 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
         results[name] = done[i * n:(i + 1) * n]
         _print_method(name, results[name])
     budgets = tuning_budgets(cfg, list(results), tuned, len(shared_inputs(cfg)[0].train.labels))
-    report = write_report(out, results, policy_actions, cfg, (seed_key, seed_bounds), budgets, tuned_line)
-    return {"kd_tuned_at_rl_budget": tuned, "report": str(out / "report.md"), "seeds": seed_list, "seed_range": {seed_key: seed_bounds},
-            "populations": populations + more, **report}
+    report = write_report(out, results, policy_actions, cfg, (seed_key, seed_bounds), budgets, tuned_line,
+                          dict(zip(checkpoints, ppo_runs)))
+    metrics = {"kd_tuned_at_rl_budget": tuned, "report": str(out / "report.md"), "seeds": seed_list,
+               "seed_range": {seed_key: seed_bounds}, "checkpoints": checkpoints, "populations": populations + more,
+               **report}
+    command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    write_json(out / SUMMARY_FILE, evaluation_summary(cfg, metrics, metrics["seed_range"], checkpoints, command))
+    return metrics
 
 
 def _print_method(name: str, runs: list[dict]) -> None:
@@ -292,7 +310,7 @@ def tuning_budgets(cfg: Config, names: list[str], tuned: Optional[dict], train_s
     policy = {"kd_epochs": None if rl_samples is None else rl_samples / train_size + t.recipe_epochs,
               "seconds": None if metrics is None else metrics.get("seconds", 0) + t.recipe_seconds,
               "chosen_on": "val (the reward reads it), from the recipe's"}
-    fixed = {"kd_epochs": 0, "seconds": None, "chosen_on": "none (a fixed rule)"}
+    fixed = {"kd_epochs": 0, "seconds": 0.0, "chosen_on": "none (a fixed rule)"}
     rows = {"policy": policy, KD_REFERENCE: recipe, AA_ROW: recipe,
             OWN_ROW: {**fixed, "chosen_on": "none (the config's own recipe)"},
             "pbt schedule": {"kd_epochs": None, "seconds": None, "chosen_on": "val (`rlkd pbt`)"}}
@@ -306,15 +324,54 @@ def _budget_cell(value: Optional[float], unit: str) -> str:
     return "unknown" if value is None else f"{value:.0f}{unit}"
 
 
+def pooled_over_ppo_runs(ppo_runs: list[list[dict]], results: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per control (not those built from the first policy's own actions), policy − control pooled over PPO runs x
+    seeds on both splits: the hierarchical bootstrap's interval, plus wins and n over every (run, seed)."""
+    pooled = {}
+    for name, runs in results.items():
+        if name == "policy" or name in POLICY_DERIVED:
+            continue
+        pooled[name] = {}
+        for split in ("test", "val"):
+            key = f"{split}_acc_last_epoch"
+            diffs = [[p[key] - c[key] for p, c in zip(run, runs)] for run in ppo_runs]
+            interval = hierarchical_bootstrap(diffs, EXAMPLE_BOOTSTRAPS)
+            pooled[name][split] = {**interval, "wins": sum(d > 0 for run in diffs for d in run),
+                                   "n": sum(len(run) for run in diffs)}
+    return pooled
+
+
+def ppo_run_lines(by_checkpoint: dict[str, list[dict]], results: dict[str, list[dict]], pooled: dict) -> list[str]:
+    """The report's section on several PPO runs: each run against the reference, then the pooled intervals."""
+    lines = ["## PPO runs (the unit of replication)", "",
+             f"{len(by_checkpoint)} PPO runs, each evaluated on the same seeds; the pooled intervals resample PPO "
+             f"runs, then seeds within each ({HIERARCHICAL_METHOD}). The rows above are the first run's.", "",
+             "| PPO run | checkpoint | test (mean) | val (mean) | test: policy − kd (all data) |", "|---|---|---|---|---|"]
+    for i, (checkpoint, runs) in enumerate(by_checkpoint.items()):
+        versus = paired_summary([r["test_acc_last_epoch"] for r in runs],
+                                [r["test_acc_last_epoch"] for r in results[KD_REFERENCE]])
+        lines.append(f"| {i + 1} | {checkpoint} | {statistics.mean(r['test_acc_last_epoch'] for r in runs):.2f} "
+                     f"| {statistics.mean(r['val_acc_last_epoch'] for r in runs):.2f} | {format_paired(versus)} |")
+    lines += ["", "| control | pooled test: policy − control [95%] | test vs noise | pooled val [95%] |",
+              "|---|---|---|---|"]
+    lines += [f"| {name} | {_bootstrap_cell(p['test'])} {p['test']['wins']}/{p['test']['n']} "
+              f"| {p['test_vs_noise']} "
+              f"| {_bootstrap_cell(p['val'])} |" for name, p in pooled.items()]
+    return lines + [""]
+
+
 def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list[EpochAction], cfg: Config,
-                 seed_range: tuple[str, list[int]], budgets: dict[str, dict], tuned_line: str) -> dict:
+                 seed_range: tuple[str, list[int]], budgets: dict[str, dict], tuned_line: str,
+                 by_checkpoint: dict[str, list[dict]]) -> dict:
     n = len(results["policy"])
     test = {k: [r["test_acc_last_epoch"] for r in v] for k, v in results.items()}
     val = {k: [r["val_acc_last_epoch"] for r in v] for k, v in results.items()}
     seen = {k: statistics.mean(r["samples_seen"] for r in v) for k, v in results.items()}
     mean_val = {k: statistics.mean(v) for k, v in val.items()}
     controls = [k for k in results if k != "policy"]
+    correct = {k: np.array([[c == "1" for c in r["test_correct"]] for r in v], dtype=np.int8) for k, v in results.items()}
     versus = {k: {"test": paired_summary(test["policy"], test[k]), "val": paired_summary(val["policy"], val[k]),
+                  "test_examples": paired_bootstrap_examples(correct["policy"], correct[k], EXAMPLE_BOOTSTRAPS),
                   "samples_seen": seen[k], "policy_samples_seen": seen["policy"]} for k in controls}
     floor = ({split: paired_summary(acc[KD_REFERENCE], acc[AA_ROW]) for split, acc in (("test", test), ("val", val))}
              if AA_ROW in results and KD_REFERENCE in results else None)
@@ -362,12 +419,27 @@ def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list
               "Each cell: mean of the per-seed differences policy − control ± their std [95% t confidence interval "
               "of the mean] and wins k/n (seeds where the policy was better). A difference is supported by these "
               "seeds only where its interval excludes 0 and lies outside the A/A interval.", "",
+              "The bootstrap column resamples the test examples (one resample for both arms and every seed): its "
+              "interval is the test set's finiteness alone, beside the seed interval's seed noise.", "",
               "| control | samples seen: control / policy | test acc, last epoch: policy − control "
-              "| test vs noise | val acc, last epoch: policy − control |", "|---|---|---|---|---|"]
+              "| test vs noise | test, bootstrap over test examples [95%] | val acc, last epoch: policy − control |",
+              "|---|---|---|---|---|---|"]
     lines += [f"| {k} | {seen[k]:.0f} / {seen['policy']:.0f} | {format_paired(versus[k]['test'])} "
-              f"| {versus[k]['test_vs_noise']} | {format_paired(versus[k]['val'])} |" for k in controls]
+              f"| {versus[k]['test_vs_noise']} | {_bootstrap_cell(versus[k]['test_examples'])} "
+              f"| {format_paired(versus[k]['val'])} |" for k in controls]
+    reference = versus.get(KD_REFERENCE)
+    if reference and reference["test"]["n"] > 1:
+        std, half = reference["test"]["std"], reference["test"]["ci_high"] - reference["test"]["mean"]
+        lines += ["", f"Half-width of policy − {KD_REFERENCE} on test: {half:.2f} points over {n} seeds (sd of the "
+                      f"paired differences {std:.2f}); a half-width of {TARGET_HALF_WIDTH} needs "
+                      f"{required_seeds(std, TARGET_HALF_WIDTH)} seeds at this sd (env.eval_seeds)."]
     lines += ["", f"Best control (by val) that saw no more samples than the policy: {best_cheaper} "
               f"({seen[best_cheaper]:.0f})" if best_cheaper else "No control saw as few samples as the policy."]
+    pooled = pooled_over_ppo_runs(list(by_checkpoint.values()), results) if len(by_checkpoint) > 1 else None
+    for p in (pooled or {}).values():
+        p["test_vs_noise"] = noise_label({**p["test"], "n": len(by_checkpoint)}, floor and floor["test"])
+    if pooled:
+        lines += ["", *ppo_run_lines(by_checkpoint, results, pooled)]
     lines += ["", "![policy − control](forest.png)", ""]
     lines += ["## The policy's mean action per epoch (what the open-loop replay replays)", ""]
     lines += action_table(policy_actions)
@@ -392,9 +464,14 @@ def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list
     (out / "runs.json").write_text(json.dumps(results, indent=1))
     return {"test_acc_last_epoch": {k: statistics.mean(v) for k, v in test.items()}, "tuning_budgets": budgets,
             "val_acc_last_epoch": mean_val, "samples_seen": seen, "noise_floor": floor,
-            "policy_minus_control": versus, "best_baseline_with_no_more_samples": best_cheaper,
+            "policy_minus_control": versus, "pooled_policy_minus_control": pooled,
+            "best_baseline_with_no_more_samples": best_cheaper,
             "recommendation": {"row": pick, "chosen_on": "val", "versus": own, "test": pick_test, "val": pick_val},
             "policy_mean_action": [asdict(a) for a in policy_actions]}
+
+
+def _bootstrap_cell(summary: dict) -> str:
+    return f"{summary['mean']:+.2f} [{summary['ci_low']:+.2f}, {summary['ci_high']:+.2f}]"
 
 
 def _triple(summary: dict) -> tuple[float, float, float]:

@@ -1,0 +1,37 @@
+"""docs/results.md's evidence section and README's headline are generated from docs/evidence/*.json."""
+
+import copy
+from pathlib import Path
+
+from rlkd.reports.results_docs import EQUAL_BUDGET, claim, headline, render
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_committed_docs_are_what_the_committed_summaries_generate():
+    for path, text in render(ROOT).items():
+        assert (ROOT / path).read_text() == text, f"{path} is out of date: run `python scripts/write_results.py`"
+
+
+def summary(low, high, runs=3, floor=(-0.6, 0.6)):
+    interval = {"mean": (low + high) / 2, "ci_low": low, "ci_high": high, "wins": 50, "n": 72}
+    return {"ppo_runs": runs, "noise_floor": {"test": {"mean": 0.0, "ci_low": floor[0], "ci_high": floor[1],
+                                                       "wins": 12, "n": 24}},
+            "policy_minus_control": {}, "pooled_policy_minus_control": {EQUAL_BUDGET: {"test": interval,
+                                                                                       "val": interval}}}
+
+
+def test_a_claim_needs_an_interval_above_zero_outside_the_floor_over_three_ppo_runs():
+    assert claim(summary(0.8, 2.0))
+    assert not claim(summary(0.3, 2.0))  # above 0 but inside the A/A interval
+    assert not claim(summary(-0.2, 2.0))
+    assert not claim(summary(0.8, 2.0, runs=1))
+    no_floor = copy.deepcopy(summary(0.8, 2.0))
+    no_floor["noise_floor"] = None
+    assert not claim(no_floor)
+
+
+def test_the_headline_says_plainly_when_nothing_pays():
+    line = headline({"default": summary(-0.5, 0.5)})
+    assert line.startswith("No regime measured so far shows the learned curriculum") and "default (3 PPO runs)" in line
+    assert headline({"noise0.4": summary(1.0, 2.0)}).startswith("Where the learned curriculum pays")
