@@ -408,7 +408,8 @@ class TuneConfig:
     max_failures: int = 2  # retries of a failed trial from its last checkpoint
     grace_period: int = 2  # ASHA: iterations before a trial can be stopped
     perturbation_interval: int = 4  # PBT: iterations (PPO) or epochs (the pbt baseline) between exploits
-    pbt_population: int = 4  # `rlkd pbt`: KD runs in the population
+    pbt_population: int = 4  # `rlkd pbt`: KD runs in the population (at least)
+    pbt_budget: float = 0.0  # `rlkd pbt`: KD epochs to spend (e.g. the RL's); 0: pbt_population members only
     pbt_schedule: Optional[str] = None  # a schedule.json from `rlkd pbt`, shown by `rlkd evaluate`
     # `rlkd recipe`: the plain-KD settings searched on val before RL (docs/distill.md, "Recipe stage")
     recipe_space: dict = field(default_factory=lambda: {
@@ -443,7 +444,7 @@ class TuneConfig:
         _check(0.5 <= self.recipe_confidence < 1.0, f"{path}.recipe_confidence", self.recipe_confidence,
                "a float in [0.5, 1), the level of the paired interval a finalist's val gain must clear")
         _check_at_least(self, path, 0, "max_concurrent_trials", "max_failures", "recipe_trials", "recipe_epochs",
-                        "recipe_seconds", "baseline_budget")
+                        "recipe_seconds", "baseline_budget", "pbt_budget")
         _check(len(self.recipe_space) >= 1, f"{path}.recipe_space", self.recipe_space,
                "a mapping of at least one config key to its search (tune.recipe_samples=1 runs the config's own "
                "recipe only)")

@@ -28,6 +28,19 @@ from rlkd.distill.run import DistillationRun
 from rlkd.reports.stats import format_paired, paired_summary
 
 LOSSES = ("fitnet", "pkt", "rkd")
+# a weight is RepDistiller's -b for the loss (rlkd.distill.feature_losses): each range holds its scripts' value
+# (fitnet 100, pkt 30000, rkd 1) and a decade either side
+DEFAULT_WEIGHTS = "fitnet=10,100,1000;pkt=3000,30000,300000;rkd=0.1,1,10"
+
+
+def parse_weights(text: str) -> dict[str, list[float]]:
+    grid = {}
+    for part in text.split(";"):
+        loss, _, values = part.partition("=")
+        if loss not in LOSSES or not values:
+            raise SystemExit(f"--weights: {part!r} is not loss=w,w,... with a loss in {', '.join(LOSSES)}")
+        grid[loss] = [float(w) for w in values.split(",")]
+    return grid
 
 
 def final_accuracy(cfg, shards, data, seed: int) -> tuple[float, float]:
@@ -49,9 +62,10 @@ def method_overrides(name: str, weight: float) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="runs/feature_kd")
-    parser.add_argument("--weights", default="0.5,2,8", help="feature weights tried per method (chosen on val)")
-    parser.add_argument("--selection-seeds", default="100,101,102")
-    parser.add_argument("--seeds", type=int, default=10, help="report seeds 0..N-1")
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                        help="feature weights tried per loss, chosen on val: loss=w,w,...;loss=...")
+    parser.add_argument("--selection-seeds", default="100,101,102", help="choice seeds (seeds.choice)")
+    parser.add_argument("--seeds", type=int, default=10, help="report seeds: the first N of seeds.evaluation")
     args = parser.parse_args()
     work = Path(args.workdir)
     base = ["teacher.embedding.store=true"]
@@ -84,14 +98,15 @@ def main() -> None:
                "shards_growth_mb_per_10k_rows": round((with_emb - without) / rows * 1e4 / 1e6, 3)}
     print("storage:", storage)
 
-    weights = [float(w) for w in args.weights.split(",")]
+    weights = parse_weights(args.weights)
+    report_seeds = cfg0.seeds.evaluation[0] + np.arange(args.seeds)
     selection = [int(s) for s in args.selection_seeds.split(",")]
     methods = [f"{loss}+{b}" for loss in LOSSES for b in ("labels", "kd")]
     chosen, selection_table = {}, {}
     start = time.perf_counter()
     for name in tqdm(methods, desc="choose weights on val", unit="method"):
         scores = {}
-        for w in weights:
+        for w in weights[name.partition("+")[0]]:
             cfg = load_config(None, base + method_overrides(name, w))
             scores[w] = float(np.mean([final_accuracy(cfg, shards, data, s)[0] for s in selection]))
         chosen[name] = max(scores, key=scores.get)
@@ -100,7 +115,7 @@ def main() -> None:
     results = {}
     for name in tqdm(["kd", *methods], desc="report seeds", unit="method"):
         cfg = load_config(None, base + method_overrides(name, chosen.get(name, 0.0)))
-        results[name] = [final_accuracy(cfg, shards, data, s) for s in range(args.seeds)]
+        results[name] = [final_accuracy(cfg, shards, data, int(s)) for s in report_seeds]
     kd_val, kd_test = ([r[i] for r in results["kd"]] for i in (0, 1))
     lines = ["| method | weight (chosen on val) | test acc, last epoch | test − KD, 95% CI | val − KD, 95% CI |",
              "|---|---|---|---|---|"]
@@ -120,7 +135,7 @@ def main() -> None:
         summary[name] = row
     table = "\n".join(lines)
     print(table)
-    out = {"storage": storage, "selection_seeds": selection, "report_seeds": list(range(args.seeds)),
+    out = {"storage": storage, "selection_seeds": selection, "report_seeds": [int(s) for s in report_seeds],
            "weights_tried": weights, "val_by_weight": selection_table, "chosen": chosen, "summary": summary,
            "seconds": round(time.perf_counter() - start, 1)}
     (work / "feature_kd.json").write_text(json.dumps(out, indent=2))

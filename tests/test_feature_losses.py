@@ -111,7 +111,8 @@ def test_gradients_reach_the_student_features():
 def test_registry_weights_sum_and_errors():
     losses = build_feature_losses({"pkt": 2.0, "rkd": 0.5}, 2, 3, {"rkd": {"angle_weight": 0.0}})
     total = feature_loss(losses, {"pkt": 2.0, "rkd": 0.5}, S, T)
-    assert total.item() == pytest.approx(2.0 * pkt_by_hand(S, T) + 0.5 * rkd_distance_by_hand(S, T), rel=1e-5)
+    # RKD's distance term carries RepDistiller's w_d = 25 inside the loss: a weight is RepDistiller's -b
+    assert total.item() == pytest.approx(2.0 * pkt_by_hand(S, T) + 0.5 * 25 * rkd_distance_by_hand(S, T), rel=1e-5)
     assert isinstance(losses, nn.ModuleDict)
     with pytest.raises(ConfigError, match=r"distill.feature.weights: unknown feature loss 'crd'.*fitnet, pkt, rkd"):
         build_feature_losses({"crd": 1.0}, 2, 3)
@@ -121,13 +122,13 @@ def test_registry_weights_sum_and_errors():
         build_feature_losses({"rkd": 1.0}, 2, 3, {"rkd": {"gamma": 1}})
 
 
-def test_all_three_losses_sum_with_their_weights_and_rkd_default_ratio():
+def test_all_three_losses_sum_with_their_weights_and_repdistillers_rkd_weights():
     weights = {"fitnet": 0.5, "pkt": 3.0, "rkd": 2.0}
     losses = build_feature_losses(weights, 2, 3)
     with torch.no_grad():
         losses["fitnet"].proj.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
         losses["fitnet"].proj.bias.zero_()
-    rkd = rkd_distance_by_hand(S, T) + 2.0 * rkd_angle_by_hand(S, T)  # the paper's 25 : 50
+    rkd = 25 * rkd_distance_by_hand(S, T) + 50 * rkd_angle_by_hand(S, T)  # RepDistiller's RKDLoss(25, 50)
     want = 0.5 * 7 / 9 + 3.0 * pkt_by_hand(S, T) + 2.0 * rkd
     assert feature_loss(losses, weights, S, T).item() == pytest.approx(want, rel=1e-5)
     assert [n for n, _ in losses.named_parameters()] == ["fitnet.proj.weight", "fitnet.proj.bias"]

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from rlkd.config import load_config
-from rlkd.tune.pbt import PERTURB_FACTORS, exploit_pairs, explore, search_space
+from rlkd.tune.pbt import PERTURB_FACTORS, exploit_pairs, explore, population_size, search_space
 
 
 def test_bottom_quarter_takes_over_the_top_quarter_worst_with_best():
@@ -18,12 +18,20 @@ def test_bottom_quarter_takes_over_the_top_quarter_worst_with_best():
 def test_explore_redraws_a_quarter_and_scales_the_rest_within_range():
     cfg = load_config(None, ["env.min_fraction=0.3"])
     space = search_space(cfg)
-    assert space == {"difficulty": (0.0, 1.0), "fraction": (0.3, 1.0)}
+    assert space == {"difficulty": (0.0, 1.0), "fraction": (0.3, 1.0), "alpha": (0.0, 1.0),
+                     "temperature": tuple(cfg.env.temperature_range)}
     rng = np.random.default_rng(0)
-    draws = [explore({"difficulty": 0.5, "fraction": 0.9}, space, rng) for _ in range(400)]
+    draws = [explore({"difficulty": 0.5, "fraction": 0.9, "alpha": 0.5, "temperature": 4.0}, space, rng)
+             for _ in range(400)]
     assert PERTURB_FACTORS == (0.8, 1.2)
     assert all(0.0 <= d["difficulty"] <= 1.0 and 0.3 <= d["fraction"] <= 1.0 for d in draws)
     scaled = sum(any(abs(d["difficulty"] - v) < 1e-12 for v in (0.4, 0.6)) for d in draws) / len(draws)
     assert 0.68 <= scaled <= 0.82  # 3/4 scaled by 0.8 or 1.2, 1/4 redrawn
     fractions = [d["fraction"] for d in draws]
     assert any(abs(f - 0.72) < 1e-12 for f in fractions) and 1.0 in fractions  # 0.9 x 0.8; 0.9 x 1.2 clipped
+
+
+def test_a_pbt_budget_sizes_the_population_to_spend_it():
+    assert population_size(load_config(None, ["distill.epochs=40"])) == 4
+    assert population_size(load_config(None, ["distill.epochs=40", "tune.pbt_budget=12217"])) == 305
+    assert population_size(load_config(None, ["distill.epochs=40", "tune.pbt_budget=50"])) == 4  # at least

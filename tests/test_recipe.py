@@ -91,7 +91,8 @@ def test_recipe_keeps_the_config_when_every_searched_option_is_worse(tmp_path, t
                                                                      ray_session):
     out = tmp_path / "recipe"
     worse = ["tune.recipe_space={distill.lr: {choice: [1.0e-7]}}", "tune.recipe_samples=2",
-             "tune.recipe_confirm_seeds=3", "tune.recipe_finalists=2"]  # the worse option is a finalist too
+             "tune.recipe_confirm_seeds=3", "tune.recipe_finalists=2",  # the worse option is a finalist too ...
+             "tune.recipe_grace_period=3"]  # ... as ASHA cannot stop it before its last epoch
     base = run_overrides(teacher_dir, shards_dir) + TINY + worse
     assert main(["recipe", "--out", str(out), *sets(base)]) == 0
     recipe = json.loads((out / "recipe.json").read_text())

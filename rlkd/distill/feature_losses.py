@@ -8,8 +8,11 @@ teacher. Each loss is a pure function plus an `nn.Module` built as `cls(student_
 - PKT (Passalis & Tefas 2018, "Probabilistic Knowledge Transfer"): cosine similarities within the batch as
   conditional probabilities; KL divergence of the student's from the teacher's.
 - RKD (Park et al. 2019, "Relational Knowledge Distillation"): pairwise distances (normalised by their mean)
-  and triplet angles, smooth-L1; the paper's 25 : 50 weights as distance 1, angle 2.
-Formulas follow RepDistiller's reference implementations.
+  and triplet angles, smooth-L1, weighted 25 and 50 inside the loss as in RepDistiller's RKDLoss.
+Formulas follow RepDistiller's reference implementations, and so do the scales: a weight in
+`distill.feature.weights` is RepDistiller's `-b` for the same loss (its scripts use fitnet 100, pkt 30000,
+rkd 1), because each term here equals its reference's value. The terms' raw sizes differ by orders of magnitude
+(PKT is ~1e-4 to 1e-3 at batch 64), so a weight searched over one shared range is zero in effect for some.
 """
 
 from __future__ import annotations
@@ -97,8 +100,8 @@ class PKT(nn.Module):
 
 
 class RKD(nn.Module):
-    def __init__(self, student_dim: int = 0, teacher_dim: int = 0, distance_weight: float = 1.0,
-                 angle_weight: float = 2.0):
+    def __init__(self, student_dim: int = 0, teacher_dim: int = 0, distance_weight: float = 25.0,
+                 angle_weight: float = 50.0):
         super().__init__()
         self.distance_weight, self.angle_weight = distance_weight, angle_weight
 

@@ -47,7 +47,8 @@ TARGET_HALF_WIDTH = 0.75  # points: the 95% half-width of policy − kd on test 
 VAL_IS_OPTIMISTIC = ("The policy's val figures are optimistic by construction: its reward reads val accuracy every "
                      "epoch and val accuracy is in its observation. Judge it on test.")
 
-PBT_ROW = '{"difficulty": in [0, 1], "fraction": in (0, 1] or null, "temperature": > 0 or null}'
+PBT_ROW = ('{"difficulty": in [0, 1], "fraction": in (0, 1] or null, "temperature": > 0 or null, '
+           '"alpha": in [0, 1] or null}')
 
 
 def _is_number(value) -> bool:
@@ -57,10 +58,11 @@ def _is_number(value) -> bool:
 def _is_pbt_row(row) -> bool:
     if not isinstance(row, dict):
         return False
-    fraction, temperature = row.get("fraction"), row.get("temperature")
+    fraction, temperature, alpha = row.get("fraction"), row.get("temperature"), row.get("alpha")
     return (_is_number(row.get("difficulty")) and 0 <= row["difficulty"] <= 1
             and (fraction is None or (_is_number(fraction) and 0 < fraction <= 1))
-            and (temperature is None or (_is_number(temperature) and temperature > 0)))
+            and (temperature is None or (_is_number(temperature) and temperature > 0))
+            and (alpha is None or (_is_number(alpha) and 0 <= alpha <= 1)))
 
 
 def load_pbt_schedule(path: str) -> list[dict]:

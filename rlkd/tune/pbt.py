@@ -5,7 +5,9 @@ A population of `tune.pbt_population` plain KD runs (class-stratified `adaptive`
 accuracy after the epoch) take over the state of the best quarter (student, optimiser, generator,
 history: the lane's whole run) and explore around its settings, as Ray Tune's PBT scheduler does:
 each setting is redrawn with probability 1/4, else multiplied by 0.8 or 1.2 and kept in its range.
-The settings are difficulty and fraction (and temperature when `env.control_temperature`). The best
+The settings are difficulty, fraction, the label weight alpha and the temperature. With `tune.pbt_budget`
+(KD epochs, e.g. the RL's budget from `rlkd evaluate`'s report) the population grows until it spends that
+budget, so PBT gets the same tuning as the RL; every member starts from the choice range's pbt seed. The best
 member's per-epoch schedule, inherited epochs included, is written to `schedule.json`, which
 `rlkd evaluate` replays on its own seeds beside the learned policy.
 """
@@ -25,6 +27,7 @@ from rlkd.distill.population import StudentPopulation
 from rlkd.distill.run import EpochStats
 from rlkd.env.curriculum_env import shared_inputs
 from rlkd.errors import RlkdError
+from rlkd.seeds import block_seeds
 from rlkd.workdir import atomic_write_text
 
 SCHEDULE_FILE = "schedule.json"
@@ -35,10 +38,14 @@ PERTURB_FACTORS = (0.8, 1.2)
 
 def search_space(cfg: Config) -> dict[str, tuple[float, float]]:
     """The range of every setting PBT mutates."""
-    space = {"difficulty": (0.0, 1.0), "fraction": (cfg.env.min_fraction, 1.0)}
-    if cfg.env.control_temperature:
-        space["temperature"] = tuple(cfg.env.temperature_range)
-    return space
+    return {"difficulty": (0.0, 1.0), "fraction": (cfg.env.min_fraction, 1.0), "alpha": (0.0, 1.0),
+            "temperature": tuple(cfg.env.temperature_range)}
+
+
+def population_size(cfg: Config) -> int:
+    """tune.pbt_population, or as many members as spend tune.pbt_budget KD epochs (each at most one full run)."""
+    t = cfg.tune
+    return max(t.pbt_population, int(t.pbt_budget // cfg.distill.epochs)) if t.pbt_budget else t.pbt_population
 
 
 def explore(settings: dict[str, float], space: dict[str, tuple[float, float]],
@@ -64,11 +71,12 @@ def exploit_pairs(scores: Sequence[float]) -> list[tuple[int, int]]:
 
 def run_pbt(cfg: Config, out: Path) -> dict:
     data, shards = shared_inputs(cfg)
-    t, size = cfg.tune, cfg.tune.pbt_population
-    space, rng = search_space(cfg), np.random.default_rng(cfg.distill.seed)
+    t, size = cfg.tune, population_size(cfg)
+    seed = block_seeds(cfg.seeds.choice, "pbt", 1)[0]
+    space, rng = search_space(cfg), np.random.default_rng(seed)
     settings = [{k: float(rng.uniform(lo, hi)) for k, (lo, hi) in space.items()} for _ in range(size)]
     # every member starts from the same seed (one KD run, different curricula), as the Tune trials did
-    population = StudentPopulation(cfg, shards, [cfg.distill.seed] * size, data)
+    population = StudentPopulation(cfg, shards, [seed] * size, data)
     schedules: list[list[dict]] = [[] for _ in range(size)]
     scores = [math.nan] * size
     with tqdm(total=cfg.distill.epochs, desc="pbt", unit="epoch") as bar:
@@ -99,15 +107,16 @@ def run_pbt(cfg: Config, out: Path) -> dict:
     for e, row in enumerate(schedule, 1):
         print(f"  epoch {e:>3}  difficulty {row['difficulty']:.3f}  fraction {row['fraction']:.3f}  "
               f"val_acc {row['val_acc']:.2f}")
+    spent = sum(run.samples_seen for run in population.runs) / len(data.train.labels)
     return {"schedule": str(out / SCHEDULE_FILE), "val_acc_last_epoch_best_member": scores[best],
-            "members": size, "batched": population.batched,
+            "members": size, "batched": population.batched, "kd_epochs": spent, "seed": seed,
             "note": "chosen on val; evaluate replays the schedule on other seeds and reports test"}
 
 
 def _row(settings: dict[str, float]) -> dict[str, Optional[float]]:
-    """A schedule row's action: what `rlkd evaluate --pbt` replays (temperature null: the config's)."""
-    return {"difficulty": settings["difficulty"], "fraction": settings["fraction"],
-            "temperature": settings.get("temperature")}
+    """A schedule row's action: what `rlkd evaluate --pbt` replays."""
+    return {"difficulty": settings["difficulty"], "fraction": settings["fraction"], "alpha": settings["alpha"],
+            "temperature": settings["temperature"]}
 
 
 def _best(scores: list[float]) -> int:
