@@ -49,8 +49,13 @@ class Command:
 
 # keys only `rlkd evaluate` reads: changing them must not redo the stages that chose things
 EVALUATION_ONLY = ("env.eval_seeds", "seeds.evaluation", "seeds.confirmation", "seeds.evaluate_on",
-                   "tune.tuned_baseline", "tune.baseline_budget", "ppo.checkpoints")
+                   "tune.tuned_baseline", "tune.baseline_budget", "tune.pbt_schedule", "ppo.checkpoints")
 CHOOSING = ("data", "teacher", "student", "distill", "curriculum", "env", "tune", "seeds")
+# the tune keys of the PPO search and of PBT: the recipe stage reads none of them
+NOT_RECIPE = ("tune.num_samples", "tune.scheduler", "tune.metric", "tune.mode", "tune.param_space", "tune.stop",
+              "tune.keep_checkpoints", "tune.grace_period", "tune.perturbation_interval", "tune.pbt_population",
+              "tune.pbt_budget")
+RL_STAGE = dict(depends=(*Command.depends, "seeds"), ignores=(*EVALUATION_ONLY, "ppo.checkpoint"))
 
 COMMANDS: dict[str, Command] = {
     "teacher": Command(
@@ -76,7 +81,7 @@ COMMANDS: dict[str, Command] = {
         "writes recipe.json, whose overrides the pipeline hands to distill, train and evaluate",
         wire=recipe_wiring,
         outputs=(RECIPE_FILE,),
-        depends=CHOOSING, ignores=EVALUATION_ONLY,
+        depends=CHOOSING, ignores=(*EVALUATION_ONLY, *NOT_RECIPE),
     ),
     "distill": Command(
         "distill", run_distill,
@@ -91,8 +96,7 @@ COMMANDS: dict[str, Command] = {
         "train", train_ppo,
         "learn a curriculum policy with RLlib PPO; checkpoints under OUT/checkpoints, OUT/checkpoint -> the last",
         wire=lambda out: [f"ppo.checkpoint={out / 'checkpoint'}"],
-        outputs=("checkpoint",),
-        depends=(*Command.depends, "seeds"), ignores=(*EVALUATION_ONLY, "ppo.checkpoint"),
+        outputs=("checkpoint",), **RL_STAGE,
         options=(("resume", "continue from this checkpoint, iteration count intact (sets ppo.resume)",
                   lambda v: [f"ppo.resume={v}"]),),
     ),
@@ -101,7 +105,7 @@ COMMANDS: dict[str, Command] = {
         "Ray Tune over PPO from the tune section (grid/choice/uniform/loguniform on any key; ASHA/PBT); "
         "exports the best checkpoint to OUT/checkpoint",
         wire=lambda out: [f"ppo.checkpoint={out / 'checkpoint'}"],
-        outputs=("checkpoint",),
+        outputs=("checkpoint",), **RL_STAGE,
         flags=(("resume", "restore the interrupted experiment in OUT (unfinished and errored trials resume)"),),
     ),
     "pbt": Command(

@@ -20,7 +20,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from rlkd.errors import ConfigError
-from rlkd.seeds import EPISODES_OFFSET, SPENT, overlap
+from rlkd.seeds import BLOCK_SIZE, EPISODES_OFFSET, SPENT, overlap
 
 DEFAULT_CONFIG = "tune_configs/digits.yaml"
 
@@ -589,6 +589,9 @@ class Config:
                 tried = values if kind in ("grid", "choice") else [float(v) for v in values]
                 for i, value in enumerate(tried):
                     _check_finite(_coerce(value, tp, f"{where}.{kind}[{i}]"), f"{where}.{kind}[{i}]")
+        for key in ("recipe_seeds", "recipe_confirm_seeds"):  # found too many only after a search, it wastes it
+            _check(getattr(self.tune, key) <= BLOCK_SIZE, f"tune.{key}", getattr(self.tune, key),
+                   f"at most {BLOCK_SIZE}, the seeds of its block of seeds.choice (rlkd/seeds.py)")
         _check(not self.env.control_feature_weight or bool(self.distill.feature.weights), "env.control_feature_weight",
                True, "false unless distill.feature.weights names a feature loss (the action scales those weights)")
         _check(not self.distill.feature.weights or self.teacher.embedding.store, "teacher.embedding.store", False,

@@ -19,8 +19,9 @@ from rlkd.errors import ConfigError
 SPENT = (10_000, 10_010)
 
 # offsets inside the choice range: [start, stop) of each stage's block; episodes take the rest of the range
-CHOICE_BLOCKS = {"recipe_search": (0, 100), "recipe_confirm": (100, 200), "baseline_search": (200, 300),
-                 "baseline_confirm": (300, 400), "pbt": (400, 500)}
+BLOCK_SIZE = 100
+CHOICE_BLOCKS = {name: (i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE)
+                 for i, name in enumerate(("recipe_search", "recipe_confirm", "baseline_search", "pbt"))}
 EPISODES_OFFSET = 1_000
 
 

@@ -12,8 +12,8 @@ from tests.conftest import run_overrides
 EPOCHS, SEEDS = 3, 2  # a trial is at most EPOCHS x SEEDS KD epochs
 
 
-def test_rl_budget_counts_samples_over_the_train_size_plus_the_recipe():
-    assert rl_budget_epochs(12_000 * 1_000, 1_000, 720) == 12_720
+def test_rl_budget_counts_samples_over_the_train_size():
+    assert rl_budget_epochs(12_000 * 1_000, 1_000) == 12_000
 
 
 def test_linear_schedule_runs_from_start_to_end_and_a_constant_stays():
@@ -51,3 +51,4 @@ def test_the_tuned_row_spends_the_budget_and_no_more_than_one_trial_past_it(tmp_
     assert chosen["finished"]
     # the recipe point ran whole (ASHA keeps it) and the choice is never below it on the search's val
     assert chosen["val_acc_last_epoch"] >= result["points_val_acc_last_epoch"]["constant"]
+    assert set(result["points_val_acc_last_epoch"]) == {"constant", "replay"}  # both points ran whole

@@ -14,7 +14,7 @@ from rlkd.curriculum.policies import (FixedSchedule, ReplayActions, ReplayFracti
                                       mean_actions)
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.samplers import SamplerAction, sample_indices
-from rlkd.distill.run import order_stream_seed
+from rlkd.distill.run import DistillationRun, order_stream_seed
 from rlkd.env.episode import PolicyRun, run_policies, run_policy
 from rlkd.reports.evaluate import AA_ROW, BUDGET_ROW
 from rlkd.reports.stats import format_paired, paired_summary
@@ -179,7 +179,10 @@ def test_identical_order_streams_give_an_a_a_difference_of_exactly_zero(inputs):
     assert losses[:2] != losses[4:]  # another order: other batches, other losses
     assert any(a["val_acc_last_epoch"] != b["val_acc_last_epoch"] or a["test_acc_last_epoch"] != b["test_acc_last_epoch"]
                for a, b in zip(same, independent))
-    # the stream changes the order, not the initialisation: the first epoch's starting student is the same
+    # the stream changes the order, not the initialisation: both start from the same student
+    first, second = DistillationRun(cfg, shards, 0, data), DistillationRun(other, shards, 0, data)
+    assert all(torch.equal(a, b) for a, b in zip(first.student.state_dict().values(),
+                                                 second.student.state_dict().values()))
     assert order_stream_seed(0, 0) == 0 and order_stream_seed(0, 1) != order_stream_seed(1, 1)
 
 
@@ -218,7 +221,8 @@ def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir,
     assert f"| {BUDGET_ROW} |" in report and "## Tuning budgets" in report
     budgets = metrics["tuning_budgets"]
     assert budgets["policy"]["kd_epochs"] == pytest.approx(tuned["budget_kd_epochs"])  # no recipe stage here
-    assert budgets[BUDGET_ROW]["chosen_on"] == "val" and budgets["labels"]["kd_epochs"] == 0
+    assert budgets[BUDGET_ROW]["chosen_on"].startswith("val") and budgets["labels"]["kd_epochs"] == 0
+    assert budgets[BUDGET_ROW]["kd_epochs"] == pytest.approx(tuned["spent_kd_epochs"])  # + a recipe of 0 epochs
     for name in ("policy", "labels", "kd (all data)", AA_ROW, "random (policy's sizes)", "pacing", "anti",
                  "growing random (pacing sizes)", "open-loop replay (policy's mean action)"):
         assert f"| {name} |" in report

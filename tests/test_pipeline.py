@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from rlkd.config import load_config
@@ -81,3 +82,31 @@ def test_teacher_stage_ignores_what_only_precompute_reads(tmp_path):
         assert already_done(teacher, load_config(None, same), tmp_path), same
     for other in (["teacher.epochs=3"], ["data.seed=1"], ["teacher.arch=mlp"]):
         assert not already_done(teacher, load_config(None, other), tmp_path), other
+
+
+@pytest.mark.parametrize("stage, same, other", [
+    ("recipe", ["env.eval_seeds=48", "seeds.evaluate_on=confirmation.default", "tune.pbt_budget=100",
+                "tune.param_space={ppo.lr: {choice: [0.001]}}", "ppo.checkpoints=[a]"],
+     ["seeds.choice=[50000, 60000]", "tune.recipe_samples=3", "distill.epochs=3"]),
+    ("train", ["env.eval_seeds=48", "seeds.evaluation=[40000, 41000]", "tune.tuned_baseline=false",
+               "ppo.checkpoint=x"], ["seeds.choice=[50000, 60000]", "ppo.seed=1"]),
+    ("tune", ["env.eval_seeds=48", "ppo.checkpoints=[a]"], ["seeds.choice=[50000, 60000]"]),
+    ("evaluate", [], ["seeds.evaluate_on=confirmation.default", "tune.tuned_baseline=false", "env.eval_seeds=3"]),
+])
+def test_evaluation_keys_redo_no_choosing_stage_and_seed_ranges_redo_them(tmp_path, stage, same, other):
+    """A change only `rlkd evaluate` reads must not redo a stage that chose something (and the stages after it);
+    a change of the seeds a stage draws from, or of its own settings, must."""
+    from rlkd.commands import COMMANDS, already_done
+    from rlkd.config import config_yaml
+
+    command = COMMANDS[stage]
+    cfg = load_config(None, [])
+    (tmp_path / "config.yaml").write_text(config_yaml(cfg))
+    (tmp_path / "metrics.json").write_text("{}")
+    for name in command.outputs:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    for override in same:
+        assert already_done(command, load_config(None, [override]), tmp_path), override
+    for override in other:
+        assert not already_done(command, load_config(None, [override]), tmp_path), override

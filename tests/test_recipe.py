@@ -36,8 +36,8 @@ def test_recipe_search_picks_the_best_trial_and_wires_it(tmp_path, teacher_dir, 
     defaults = [row for row in rows if row["default"]]
     assert len(defaults) == 1 and defaults[0]["recipe"] == own
     assert defaults[0]["finished"] and defaults[0]["epochs"] == 3  # ASHA never stops the config's own recipe
-    whole = [row for row in rows if row["finished"]]
-    top = sorted(whole, key=lambda row: (row["val_acc_last_epoch"], row["default"]), reverse=True)[:1]
+    alive = [row for row in rows if not row["diverged"]]  # the longest-running first, then by val
+    top = sorted(alive, key=lambda row: (row["epochs"], row["val_acc_last_epoch"], row["default"]), reverse=True)[:1]
     finalists = recipe["finalists"]  # the search's best and the config's own, re-run on the recipe_confirm block
     assert [f["overrides"] for f in finalists] == [r["overrides"] for r in top + (defaults if defaults != top else [])]
     best, decision = choose_recipe(finalists, cfg.tune.recipe_confidence)

@@ -29,6 +29,13 @@ def test_a_claim_needs_an_interval_above_zero_outside_the_floor_over_three_ppo_r
     no_floor = copy.deepcopy(summary(0.8, 2.0))
     no_floor["noise_floor"] = None
     assert not claim(no_floor)
+    single = copy.deepcopy(summary(0.8, 2.0))  # a one-run interval never stands in for the pooled one
+    single["policy_minus_control"] = single.pop("pooled_policy_minus_control")
+    single["pooled_policy_minus_control"] = None
+    assert not claim(single)
+    undefined = copy.deepcopy(summary(0.8, 2.0))
+    undefined["pooled_policy_minus_control"][EQUAL_BUDGET]["test"]["ci_low"] = None  # summary.json's NaN
+    assert not claim(undefined)
 
 
 def test_the_headline_says_plainly_when_nothing_pays():

@@ -13,6 +13,7 @@ from PIL import Image
 
 from rlkd.reports.plots import FOREST_DPI, FOREST_WIDTH_IN, forest_height_in, forest_plot
 from rlkd.reports.stats import (
+    CROSSED_METHOD,
     HIERARCHICAL_METHOD,
     half_width,
     hierarchical_bootstrap,
@@ -148,9 +149,37 @@ def test_hierarchical_bootstrap_identical_arms_and_seeding():
     assert one == hierarchical_bootstrap(diffs, n_boot=600, seed=9)
     assert one != hierarchical_bootstrap(diffs, n_boot=600, seed=10)
     assert one["ci_low"] < one["mean"] < one["ci_high"]
-    # the run stage widens the interval beyond what seeds alone give
+    # the run stage widens the interval beyond what seeds alone give: these runs' means differ a lot
     pooled_seed_only = paired_summary([x for run in diffs for x in run], [0.0] * 15)
-    assert half_width(one) > 0 and pooled_seed_only["n"] == 15
+    assert half_width(one) > half_width(pooled_seed_only) > 0
+
+
+def test_crossed_bootstrap_by_hand_shares_one_seed_resample():
+    diffs = [[1.0, 3.0], [2.0, 6.0]]  # two runs on the same two seeds
+    idx = [([0, 1], [[0, 0], [0, 0]]),  # seed 0 twice for both runs: (1 + 2) / 2 = 1.5
+           ([1, 1], [[1, 1], [1, 1]]),  # run 1 twice, seed 1: 6
+           ([0, 0], [[0, 1], [0, 1]]),  # run 0 twice, both seeds: 2
+           ([1, 0], [[1, 0], [1, 0]])]  # both runs, both seeds: (4 + 2) / 2 = 3
+    out = hierarchical_bootstrap(diffs, indices=idx, crossed=True)
+    reps = sorted([1.5, 6.0, 2.0, 3.0])
+    assert out["mean"] == pytest.approx(3.0) and out["method"] == CROSSED_METHOD
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((_type7(reps, 2.5), _type7(reps, 97.5)))
+    with pytest.raises(ValueError, match="one seed resample"):
+        hierarchical_bootstrap(diffs, indices=[([0, 1], [[0, 0], [1, 1]])], crossed=True)
+    with pytest.raises(ValueError, match="same seed count"):
+        hierarchical_bootstrap([[1.0, 2.0], [1.0]], crossed=True)
+
+
+def test_a_seed_effect_shared_by_every_run_is_not_averaged_away_when_crossed():
+    # three PPO runs on the same 12 seeds: the seeds' (and the shared control runs') noise is common to all
+    rng = np.random.default_rng(0)
+    seed_effect = rng.normal(0.0, 2.0, size=12)
+    diffs = [list(seed_effect + rng.normal(0.0, 0.2, size=12)) for _ in range(3)]
+    nested = hierarchical_bootstrap(diffs, n_boot=2000, seed=1)
+    crossed = hierarchical_bootstrap(diffs, n_boot=2000, seed=1, crossed=True)
+    one_run = paired_summary(diffs[0], [0.0] * 12)
+    assert half_width(crossed) > 1.4 * half_width(nested)  # nested shrinks the shared noise by ~1/sqrt(3)
+    assert half_width(crossed) == pytest.approx(half_width(one_run), rel=0.3)  # runs add little here
 
 
 def test_hierarchical_bootstrap_rejects_bad_input():

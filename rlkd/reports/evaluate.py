@@ -31,13 +31,13 @@ from rlkd.models import read_metadata
 from rlkd.reports.apply import policy_checkpoint
 from rlkd.reports.grid import run_grid
 from rlkd.reports.plots import forest_plot, line_plot
-from rlkd.reports.stats import (HIERARCHICAL_METHOD, format_paired, hierarchical_bootstrap, mean_std, overlaps,
+from rlkd.reports.stats import (CROSSED_METHOD, format_paired, hierarchical_bootstrap, mean_std, overlaps,
                                 paired_bootstrap_examples, paired_summary, required_seeds)
 from rlkd.reports.summary import SUMMARY_FILE, evaluation_summary
 from rlkd.seeds import range_seeds, refuse_used_seeds
 from rlkd.workdir import write_json
 from rlkd.tune.budget_search import ROW as BUDGET_ROW
-from rlkd.tune.budget_search import chosen_control, read_rl_samples, rl_budget_epochs, tune_at_budget
+from rlkd.tune.budget_search import chosen_control, points_cost, read_rl_samples, rl_budget_epochs, tune_at_budget
 from rlkd.tune.recipe import recipe_overrides
 
 AA_ROW = "kd (all data), independent order stream"  # the A/A row: KD_REFERENCE again, another shuffle
@@ -136,6 +136,10 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
     pbt_schedule = load_pbt_schedule(cfg.tune.pbt_schedule) if cfg.tune.pbt_schedule else None
     n = cfg.env.eval_seeds
     checkpoints = [policy_checkpoint(cfg), *cfg.ppo.checkpoints]
+    resolved = [str(Path(c).resolve()) for c in checkpoints]
+    if len(set(resolved)) != len(resolved):
+        raise ConfigError(f"ppo.checkpoints: {checkpoints} names one PPO run more than once (with ppo.checkpoint); "
+                          f"each checkpoint must be a separate PPO run, or the pooled interval counts it twice")
     seed_key, seed_bounds, seed_list = evaluation_seeds(cfg, checkpoints)
     policies = [load_policy(checkpoint) for checkpoint in checkpoints]
     shared_inputs(cfg)  # a bad data set or shard is one clear error here, before any run
@@ -236,8 +240,11 @@ def tuned_baseline(cfg: Config, out: Path, policy_actions: list[EpochAction]) ->
                       f"checkpoint); set tune.baseline_budget to its KD epochs to run it.")
     else:
         train_size = len(shared_inputs(cfg)[0].train.labels)
-        budget = rl_budget_epochs(rl_samples, train_size, cfg.tune.recipe_epochs)
-        source = f"the RL's {rl_samples:.0f} training samples / {train_size} + the recipe's {cfg.tune.recipe_epochs}"
+        budget = rl_budget_epochs(rl_samples, train_size)
+        source = f"the RL's {rl_samples:.0f} training samples / {train_size}, both starting from the recipe"
+    if budget < points_cost(cfg):
+        return None, (f"{BUDGET_ROW}: not run: its budget of {budget:.0f} KD epochs ({source}) is below the "
+                      f"{points_cost(cfg):.0f} its two fixed points (the recipe, the policy's replay) need.")
     result = tune_at_budget(cfg, out, budget, policy_actions)
     return result, (f"{BUDGET_ROW}: {result['trials']} Tune trials spent {result['spent_kd_epochs']:.0f} KD epochs of "
                     f"a budget of {budget:.0f} ({source}), chosen on val (search seeds: seeds.choice's "
@@ -288,7 +295,8 @@ def recommendation(means_val: dict[str, float], test: dict[str, list[float]], va
                    own: str) -> tuple[str, dict, dict]:
     """(the row to run, its paired difference − own on test, on val): the row with the highest val mean, so a
     user is told which method to run and what it does to the student they would have had."""
-    best = max(means_val, key=lambda k: (means_val[k], k == own))  # a tie: the starting point
+    candidates = [k for k in means_val if k != AA_ROW]  # the A/A twin is the reference again, not a method
+    best = max(candidates, key=lambda k: (means_val[k], k == own))  # a tie: the starting point
     return best, paired_summary(test[best], test[own]), paired_summary(val[best], val[own])
 
 
@@ -309,7 +317,7 @@ def tuning_budgets(cfg: Config, names: list[str], tuned: Optional[dict], train_s
               else {"kd_epochs": 0, "seconds": None, "chosen_on": "none (the config's own recipe)"})
     metrics = train_metrics(cfg)
     rl_samples = read_rl_samples(metrics)
-    policy = {"kd_epochs": None if rl_samples is None else rl_samples / train_size + t.recipe_epochs,
+    policy = {"kd_epochs": None if rl_samples is None else rl_budget_epochs(rl_samples, train_size) + t.recipe_epochs,
               "seconds": None if metrics is None else metrics.get("seconds", 0) + t.recipe_seconds,
               "chosen_on": "val (the reward reads it), from the recipe's"}
     fixed = {"kd_epochs": 0, "seconds": 0.0, "chosen_on": "none (a fixed rule)"}
@@ -318,7 +326,8 @@ def tuning_budgets(cfg: Config, names: list[str], tuned: Optional[dict], train_s
             "pbt schedule": {"kd_epochs": None, "seconds": None, "chosen_on": "val (`rlkd pbt`)"}}
     rows.update({name: {**policy, "chosen_on": "the policy's"} for name in POLICY_DERIVED})
     if tuned is not None:
-        rows[BUDGET_ROW] = {"kd_epochs": tuned["spent_kd_epochs"], "seconds": tuned["seconds"], "chosen_on": "val"}
+        rows[BUDGET_ROW] = {"kd_epochs": tuned["spent_kd_epochs"] + t.recipe_epochs,
+                            "seconds": tuned["seconds"] + t.recipe_seconds, "chosen_on": "val, from the recipe's"}
     return {name: rows.get(name, fixed) for name in names}
 
 
@@ -337,7 +346,7 @@ def pooled_over_ppo_runs(ppo_runs: list[list[dict]], results: dict[str, list[dic
         for split in ("test", "val"):
             key = f"{split}_acc_last_epoch"
             diffs = [[p[key] - c[key] for p, c in zip(run, runs)] for run in ppo_runs]
-            interval = hierarchical_bootstrap(diffs, EXAMPLE_BOOTSTRAPS)
+            interval = hierarchical_bootstrap(diffs, EXAMPLE_BOOTSTRAPS, crossed=True)  # every run: the same seeds
             pooled[name][split] = {**interval, "wins": sum(d > 0 for run in diffs for d in run),
                                    "n": sum(len(run) for run in diffs)}
     return pooled
@@ -347,7 +356,7 @@ def ppo_run_lines(by_checkpoint: dict[str, list[dict]], results: dict[str, list[
     """The report's section on several PPO runs: each run against the reference, then the pooled intervals."""
     lines = ["## PPO runs (the unit of replication)", "",
              f"{len(by_checkpoint)} PPO runs, each evaluated on the same seeds; the pooled intervals resample PPO "
-             f"runs, then seeds within each ({HIERARCHICAL_METHOD}). The rows above are the first run's.", "",
+             f"runs and seeds ({CROSSED_METHOD}). The rows above are the first run's.", "",
              "| PPO run | checkpoint | test (mean) | val (mean) | test: policy − kd (all data) |", "|---|---|---|---|---|"]
     for i, (checkpoint, runs) in enumerate(by_checkpoint.items()):
         versus = paired_summary([r["test_acc_last_epoch"] for r in runs],
@@ -411,7 +420,9 @@ def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list
                   f"test {format_paired(floor['test'])}, val {format_paired(floor['val'])}. A policy − control "
                   f"difference whose 95% interval overlaps this one is **indistinguishable from noise**.", ""]
     lines += ["## Recommendation (chosen on val among every row)", "",
-              f"Run **{pick}**: highest val mean ({mean_val[pick]:.2f}). Against {own} (KD with the config's own "
+              f"Run **{pick}**: highest val mean ({mean_val[pick]:.2f})"
+              + (" — the policy's val is optimistic, check its test difference" if pick == "policy" else "")
+              + f". Against {own} (KD with the config's own "
               f"recipe, the student a user starts from): test {format_paired(pick_test)}, val {format_paired(pick_val)}"
               + ("." if pick != own else " (it is that row)."), "",
               "| method | test acc, last epoch (mean ± std) | val acc, last epoch (mean ± std) "
@@ -463,7 +474,9 @@ def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list
                                                         if e < len(r["trajectory"]) and "val_acc" in r["trajectory"][e])
                                         for e in range(min(len(r["trajectory"]) for r in v))]
                                     for k, v in results.items()}, "val accuracy (mean over seeds)", "epoch", "val acc (%)")
-    (out / "runs.json").write_text(json.dumps(results, indent=1))
+    (out / "runs.json").write_text(json.dumps({**results, **{f"policy, PPO run {i + 1}": runs for i, runs in
+                                                             enumerate(list(by_checkpoint.values())[1:], 1)}},
+                                              indent=1))
     return {"test_acc_last_epoch": {k: statistics.mean(v) for k, v in test.items()}, "tuning_budgets": budgets,
             "val_acc_last_epoch": mean_val, "samples_seen": seen, "noise_floor": floor,
             "policy_minus_control": versus, "pooled_policy_minus_control": pooled,

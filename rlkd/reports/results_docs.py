@@ -25,8 +25,14 @@ def load_summaries(root: Path) -> dict[str, dict]:
     return {path.stem: json.loads(path.read_text()) for path in sorted((root / EVIDENCE_DIR).glob("*.json"))}
 
 
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:+.2f}"
+
+
 def _ci(interval: dict) -> str:
-    return f"{interval['mean']:+.2f} [{interval['ci_low']:+.2f}, {interval['ci_high']:+.2f}] {interval['wins']}/{interval['n']}"
+    """'mean [low, high] wins/n'; a bound summary.json holds as null (one seed: no interval) reads n/a."""
+    return (f"{_num(interval['mean'])} [{_num(interval['ci_low'])}, {_num(interval['ci_high'])}] "
+            f"{interval['wins']}/{interval['n']}")
 
 
 def _cell(value) -> str:
@@ -40,12 +46,12 @@ def _compared(summary: dict) -> dict:
 
 def claim(summary: dict) -> bool:
     """Whether this evaluation supports "the policy pays": see the module docstring."""
-    versus = _compared(summary).get(EQUAL_BUDGET)
+    versus = (summary.get("pooled_policy_minus_control") or {}).get(EQUAL_BUDGET)  # pooled over PPO runs only
     floor = summary.get("noise_floor")
     if versus is None or floor is None or summary["ppo_runs"] < MIN_PPO_RUNS:
         return False
-    test = versus["test"]
-    return test["ci_low"] > 0 and test["ci_low"] > floor["test"]["ci_high"]
+    low, floor_high = versus["test"]["ci_low"], floor["test"]["ci_high"]
+    return low is not None and floor_high is not None and low > 0 and low > floor_high
 
 
 def regime_section(name: str, s: dict) -> list[str]:

@@ -32,6 +32,8 @@ CONFIDENCE = 0.95
 PERCENTILE_METHOD = "linear"  # numpy.percentile's default (Hyndman & Fan type 7), named so it cannot drift
 HIERARCHICAL_METHOD = ("two-stage hierarchical bootstrap (PPO runs, then seeds within each run), "
                        "percentile 95% interval")
+CROSSED_METHOD = ("two-stage bootstrap over PPO runs and student seeds, crossed (every run on the same seeds: one "
+                  "seed resample shared by all chosen runs), percentile 95% interval")
 _CHUNK_ROWS = 256  # bootstrap replicates drawn at a time: bounds memory at _CHUNK_ROWS x n_examples indices
 
 
@@ -118,7 +120,7 @@ def paired_bootstrap_examples(correct_a, correct_b, n_boot: int = 2000, seed: in
 
 
 def hierarchical_bootstrap(diffs: Sequence[Sequence[float]], n_boot: int = 2000, seed: int = 0,
-                           indices=None) -> dict:
+                           indices=None, crossed: bool = False) -> dict:
     """Pooled interval over PPO runs x student seeds of paired differences (policy - control).
 
     `diffs`: one list per PPO run of that run's per-seed paired differences (runs may have different
@@ -126,6 +128,12 @@ def hierarchical_bootstrap(diffs: Sequence[Sequence[float]], n_boot: int = 2000,
     each chosen run resamples its seeds with replacement; its statistic is the mean over the chosen runs of
     the mean of their resampled seeds. "mean" is the plain two-level mean (mean of per-run means), so every
     run weighs the same whatever its seed count. The interval is the 95% percentile interval.
+
+    `crossed`: every run was measured on the same seeds against the same control runs (rlkd evaluate's design),
+    so a seed's draw is shared by all runs: each replicate draws ONE seed resample and applies it to every
+    chosen run. Resampling seeds separately per run would treat the shared seed and control noise as
+    independent across runs and shrink it by about 1/runs: an interval too narrow. Needs equal seed counts;
+    with `indices`, each replicate's seed index lists must then be equal.
 
     With one PPO run the first stage always picks that run and this degenerates to a plain (percentile)
     bootstrap over its seeds: the interval then says nothing about PPO-run variation; report it as one run.
@@ -142,6 +150,8 @@ def hierarchical_bootstrap(diffs: Sequence[Sequence[float]], n_boot: int = 2000,
     if not all(np.isfinite(run).all() for run in runs):
         raise ValueError("paired differences must be finite")
     n_runs, sizes = len(runs), [int(run.size) for run in runs]
+    if crossed and len(set(sizes)) != 1:
+        raise ValueError(f"crossed runs share their seeds: every run needs the same seed count, got {sizes}")
     mean = float(np.mean([run.mean() for run in runs]))
     if indices is not None:
         if len(indices) < 1:
@@ -152,6 +162,8 @@ def hierarchical_bootstrap(diffs: Sequence[Sequence[float]], n_boot: int = 2000,
             if len(run_idx) != n_runs or not all(0 <= j < n_runs for j in run_idx) or len(seed_idx) != n_runs:
                 raise ValueError(f"replicate {r}: need {n_runs} run indices in [0, {n_runs}) and one seed "
                                  f"index list per chosen run")
+            if crossed and any(list(s) != list(seed_idx[0]) for s in seed_idx):
+                raise ValueError(f"replicate {r}: crossed runs take one seed resample, the same for every run")
             means = []
             for j, s_idx in zip(run_idx, seed_idx):
                 s_idx = np.asarray(s_idx, dtype=int)
@@ -167,11 +179,15 @@ def hierarchical_bootstrap(diffs: Sequence[Sequence[float]], n_boot: int = 2000,
         stats = np.empty(n_boot)
         for r in range(n_boot):
             chosen = rng.integers(0, n_runs, size=n_runs)
-            stats[r] = np.mean([runs[j][rng.integers(0, sizes[j], size=sizes[j])].mean() for j in chosen])
+            if crossed:
+                shared = rng.integers(0, sizes[0], size=sizes[0])
+                stats[r] = np.mean([runs[j][shared].mean() for j in chosen])
+            else:
+                stats[r] = np.mean([runs[j][rng.integers(0, sizes[j], size=sizes[j])].mean() for j in chosen])
     degenerate = n_runs == 1 and sizes[0] == 1
     low, high = (math.nan, math.nan) if degenerate else _percentile_interval(stats)
     return {"mean": mean, "ci_low": low, "ci_high": high, "runs": n_runs, "seeds_per_run": sizes,
-            "n_boot": int(n_boot), "method": HIERARCHICAL_METHOD}
+            "n_boot": int(n_boot), "method": CROSSED_METHOD if crossed else HIERARCHICAL_METHOD}
 
 
 def half_width(summary: dict) -> float:

@@ -1,13 +1,15 @@
 """KD tuned with the RL's budget: `rlkd evaluate`'s row "kd, tuned at the RL's budget".
 
 A learned curriculum is worth its RL bill only if it beats a baseline that got as much tuning. The RL's budget
-is its training samples (proxy episodes included) over the train size, in KD-epoch equivalents, plus the recipe
-search it started from (`rl_budget_epochs`). This Tune search spends that budget over the recipe stage's space
+is its training samples (proxy episodes included) over the train size, in KD-epoch equivalents
+(`rl_budget_epochs`); the recipe search both start from counts for both. This Tune search spends that budget over
+the recipe stage's space
 and the schedules a tuner can express (`LinearSchedule`: label weight, temperature and share of data per epoch,
 each constant or linear from start to end), plus the policy's own open-loop replay. Two points come first and
 ASHA never stops them: the current recipe (constant, all data) and the replay, so the winner's search val is never
-below either's. The experiment stops once the budget is spent (`BudgetStopper`): it overshoots by at most the
-epochs that the trials then running report next, less than one trial. Chosen on val, on the choice range's
+below either's. The experiment stops once the budget is spent and both points have run whole (`budget_stopper`):
+it overshoots by what the trials then running report next, less than one trial while the points finish early
+(they are the first trials). Chosen on val, on the choice range's
 baseline_search seeds; resumes after a kill like the recipe stage (rlkd.tune.kd_trials).
 """
 
@@ -23,6 +25,7 @@ from rlkd.config import Config, config_from_dict, config_to_dict, with_overrides
 from rlkd.curriculum.actions import EpochAction
 from rlkd.curriculum.policies import LinearSchedule, ReplayActions
 from rlkd.distill.run import NonFiniteLossError
+from rlkd.errors import RlkdError
 from rlkd.seeds import block_seeds
 from rlkd.tune.kd_trials import fit_kd_experiment, start_run
 from rlkd.tune.progress import progress_reporter
@@ -34,9 +37,15 @@ ROW = "kd, tuned at the RL's budget"
 SHAPES = ("constant", "linear")  # searched; "replay" (the policy's open-loop replay) is a point, not a choice
 
 
-def rl_budget_epochs(rl_samples: float, train_size: int, recipe_epochs: int) -> float:
-    """The RL's tuning budget in KD epochs: its episodes' training samples over the train size, plus the recipe's."""
-    return rl_samples / train_size + recipe_epochs
+def rl_budget_epochs(rl_samples: float, train_size: int) -> float:
+    """The RL's own tuning budget in KD epochs: its episodes' training samples over the train size. Both the policy
+    and this search start from the recipe, so the recipe's epochs count for both and are added to neither here."""
+    return rl_samples / train_size
+
+
+def points_cost(cfg: Config) -> float:
+    """KD epochs the two fixed points cost at most: a search smaller than this cannot run them whole."""
+    return 2 * cfg.tune.recipe_seeds * cfg.distill.epochs * cfg.env.budget
 
 
 def schedule_space(cfg: Config) -> dict:
@@ -65,7 +74,9 @@ def schedule_trial(config: dict) -> None:
     their mean val accuracy and the KD epochs (training samples over the train size) the trial has spent."""
     from ray import tune
 
-    cfg = with_overrides(config_from_dict(config["rlkd"]), recipe_overrides(config["recipe"]))
+    base = config_from_dict(config["rlkd"])
+    point = {"recipe": config["recipe"], "schedule": config["schedule"]} in first_points(base)
+    cfg = with_overrides(base, recipe_overrides(config["recipe"]))
     policy = schedule_policy(cfg, config["schedule"], config["replay"])
     runs = [start_run(with_overrides(cfg, [f"distill.seed={seed}"]))
             for seed in block_seeds(cfg.seeds.choice, "baseline_search", cfg.tune.recipe_seeds)]
@@ -76,26 +87,31 @@ def schedule_trial(config: dict) -> None:
                                       .val_acc for run in runs)
         except NonFiniteLossError:  # the worst schedule: reported as val 0, and not retried
             tune.report({"val_acc": 0.0, "epoch": runs[0].epoch_index, "finished": False, "diverged": True,
-                         "kd_epochs": sum(run.samples_seen for run in runs) / train_size})
+                         "kd_epochs": sum(run.samples_seen for run in runs) / train_size, "point": point})
             return
         tune.report({"val_acc": val_acc, "epoch": runs[0].epoch_index, "finished": runs[0].finished,
-                     "kd_epochs": sum(run.samples_seen for run in runs) / train_size, "diverged": False})
+                     "kd_epochs": sum(run.samples_seen for run in runs) / train_size, "diverged": False,
+                     "point": point})
 
 
 def budget_stopper(budget_epochs: float):
-    """Stops the whole experiment once the trials' KD epochs add up to the budget."""
+    """Stops the whole experiment once the trials' KD epochs add up to the budget and both fixed points have ended
+    (run whole, or diverged): the choice always has the recipe to fall back on."""
     from ray.tune import Stopper
 
     class BudgetStopper(Stopper):
         def __init__(self):
             self.spent: dict[str, float] = {}
+            self.points_ended: set[str] = set()
 
         def __call__(self, trial_id, result):
             self.spent[trial_id] = result["kd_epochs"]
+            if result.get("point") and (result["finished"] or result["diverged"]):
+                self.points_ended.add(trial_id)
             return False
 
         def stop_all(self):
-            return sum(self.spent.values()) >= budget_epochs
+            return sum(self.spent.values()) >= budget_epochs and len(self.points_ended) >= 2
 
     return BudgetStopper()
 
@@ -152,6 +168,8 @@ def tune_at_budget(cfg: Config, out: Path, budget_epochs: float, policy_actions:
             for r in done if "kd_epochs" in r.metrics]  # a trial cut at the budget before its first epoch spent none
     spent = sum(row["kd_epochs"] for row in rows)
     whole = [row for row in rows if row["finished"]]
+    if not whole:
+        raise RlkdError(f"evaluate: {ROW}: no trial ran a whole run (the recipe itself diverged?); lower distill.lr")
     points = first_points(cfg)
     best = max(whole, key=lambda row: (row["val_acc_last_epoch"], {"recipe": row["recipe"],
                                                                    "schedule": row["schedule"]} == points[0]))

@@ -43,9 +43,11 @@ def search_space(cfg: Config) -> dict[str, tuple[float, float]]:
 
 
 def population_size(cfg: Config) -> int:
-    """tune.pbt_population, or as many members as spend tune.pbt_budget KD epochs (each at most one full run)."""
+    """tune.pbt_population, or as many members as spend tune.pbt_budget KD epochs (each member at most one run of
+    distill.epochs x env.budget epochs' samples)."""
     t = cfg.tune
-    return max(t.pbt_population, int(t.pbt_budget // cfg.distill.epochs)) if t.pbt_budget else t.pbt_population
+    per_member = cfg.distill.epochs * cfg.env.budget
+    return max(t.pbt_population, int(t.pbt_budget // per_member)) if t.pbt_budget else t.pbt_population
 
 
 def explore(settings: dict[str, float], space: dict[str, tuple[float, float]],

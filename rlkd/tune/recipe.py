@@ -104,6 +104,14 @@ def confirmed_val_accs(cfg: Config, seeds: list[int]) -> tuple[list[float], int]
     return accs, epochs
 
 
+def finalist_order(rows: list[dict]) -> list[dict]:
+    """The trials that did not diverge in ASHA's order of promise: those that ran longest first (ASHA stopped the
+    others as worse at a rung), then by their last val. Stopped trials can be finalists: the confirmation re-runs
+    every finalist whole, so a recipe ASHA cut short on two seeds still gets its fair run."""
+    return sorted((row for row in rows if not row["diverged"]),
+                  key=lambda row: (row["epochs"], row["val_acc_last_epoch"], row["default"]), reverse=True)
+
+
 def confirm_finalists(base: Config, finalists: list[dict]) -> list[dict]:
     """The search's best recipes and the config's own, re-run on fresh choice seeds (seeds.choice's
     recipe_confirm block; the search used the recipe_search block).
@@ -205,8 +213,7 @@ def run_recipe(cfg: Config, out: Path) -> dict:
         raise RlkdError(f"recipe: no trial ran a whole KD run ({len(rows)} stopped or diverged); "
                         f"narrow tune.recipe_space (e.g. a lower distill.lr) and run again")
     print_table(rows, list(cfg.tune.recipe_space))
-    top = sorted(whole, key=lambda row: (row["val_acc_last_epoch"], row["default"]),
-                 reverse=True)[:cfg.tune.recipe_finalists]
+    top = finalist_order(rows)[:cfg.tune.recipe_finalists]
     own = next((row for row in rows if row["default"]), None)
     confirmed = confirm_finalists(base, top + ([own] if own is not None and own not in top else []))
     best, decision = choose_recipe(confirmed, cfg.tune.recipe_confidence)
