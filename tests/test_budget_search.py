@@ -6,7 +6,7 @@ import pytest
 from rlkd.config import load_config
 from rlkd.curriculum.actions import EpochAction
 from rlkd.curriculum.policies import LinearSchedule, ReplayActions
-from rlkd.tune.budget_search import first_points, rl_budget_epochs, schedule_policy, tune_at_budget
+from rlkd.tune.budget_search import budget_stopper, first_points, rl_budget_epochs, schedule_policy, tune_at_budget
 from tests.conftest import run_overrides
 
 EPOCHS, SEEDS = 3, 2  # a trial is at most EPOCHS x SEEDS KD epochs
@@ -52,3 +52,24 @@ def test_the_tuned_row_spends_the_budget_and_no_more_than_one_trial_past_it(tmp_
     # the recipe point ran whole (ASHA keeps it) and the choice is never below it on the search's val
     assert chosen["val_acc_last_epoch"] >= result["points_val_acc_last_epoch"]["constant"]
     assert set(result["points_val_acc_last_epoch"]) == {"constant", "replay"}  # both points ran whole
+
+
+def test_the_budget_spent_survives_a_restart_of_the_stopper(tmp_path):
+    """Tune restores the stopper as it was when the search began: what was spent must come back from the file."""
+    path = tmp_path / "budget_spent.json"
+    stopper = budget_stopper(10.0, path)
+    for trial, spent, point in (("a", 6.0, True), ("b", 3.0, True)):
+        stopper(trial, {"kd_epochs": spent, "finished": True, "diverged": False, "point": point})
+    assert not stopper.stop_all()  # 9 of 10
+    restored = budget_stopper(10.0, path)
+    restored("c", {"kd_epochs": 1.0, "finished": False, "diverged": False, "point": False})
+    assert restored.stop_all()  # 6 + 3 + 1, both points ended
+
+
+def test_the_search_never_stops_before_both_points_ended(tmp_path):
+    stopper = budget_stopper(5.0, tmp_path / "spent.json")
+    stopper("a", {"kd_epochs": 9.0, "finished": True, "diverged": False, "point": True})
+    stopper("b", {"kd_epochs": 2.0, "finished": False, "diverged": False, "point": True})
+    assert not stopper.stop_all()
+    stopper("b", {"kd_epochs": 4.0, "finished": True, "diverged": False, "point": True})
+    assert stopper.stop_all()

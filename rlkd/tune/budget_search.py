@@ -15,6 +15,7 @@ baseline_search seeds; resumes after a kill like the recipe stage (rlkd.tune.kd_
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from dataclasses import asdict
@@ -27,10 +28,12 @@ from rlkd.curriculum.policies import LinearSchedule, ReplayActions
 from rlkd.distill.run import NonFiniteLossError
 from rlkd.errors import RlkdError
 from rlkd.seeds import block_seeds
+from rlkd.tune.experiment import experiment_location
 from rlkd.tune.kd_trials import fit_kd_experiment, start_run
 from rlkd.tune.progress import progress_reporter
 from rlkd.tune.recipe import default_recipe, keep_points_asha, recipe_overrides
 from rlkd.tune.search import to_tune
+from rlkd.workdir import atomic_write_text
 
 EXPERIMENT = "rlkd_kd_at_rl_budget"
 ROW = "kd, tuned at the RL's budget"
@@ -94,23 +97,46 @@ def schedule_trial(config: dict) -> None:
                      "point": point})
 
 
-def budget_stopper(budget_epochs: float):
+SPENT_FILE = "budget_spent.json"
+SAVE_EVERY = 50  # results between saves of the spent budget: a kill loses at most this many results' accounting
+
+
+def budget_stopper(budget_epochs: float, path: Path):
     """Stops the whole experiment once the trials' KD epochs add up to the budget and both fixed points have ended
-    (run whole, or diverged): the choice always has the recipe to fall back on."""
+    (run whole, or diverged): the choice always has the recipe to fall back on.
+
+    What was spent is saved to `path` (every SAVE_EVERY results and whenever a trial ends) and read back on first
+    use: Tune restores the stopper as it was when the experiment began, so a resumed search would otherwise spend
+    the whole budget again."""
     from ray.tune import Stopper
 
     class BudgetStopper(Stopper):
         def __init__(self):
             self.spent: dict[str, float] = {}
-            self.points_ended: set[str] = set()
+            self.points_ended: list[str] = []
+            self.loaded, self.unsaved = False, 0
+
+        def _load(self):
+            if not self.loaded and path.is_file():
+                saved = json.loads(path.read_text())
+                self.spent.update(saved["spent"])
+                self.points_ended += [t for t in saved["points_ended"] if t not in self.points_ended]
+            self.loaded = True
 
         def __call__(self, trial_id, result):
+            self._load()
             self.spent[trial_id] = result["kd_epochs"]
-            if result.get("point") and (result["finished"] or result["diverged"]):
-                self.points_ended.add(trial_id)
+            ended = result["finished"] or result["diverged"]
+            if result.get("point") and ended and trial_id not in self.points_ended:
+                self.points_ended.append(trial_id)
+            self.unsaved += 1
+            if ended or self.unsaved >= SAVE_EVERY:
+                atomic_write_text(path, json.dumps({"spent": self.spent, "points_ended": self.points_ended}))
+                self.unsaved = 0
             return False
 
         def stop_all(self):
+            self._load()
             return sum(self.spent.values()) >= budget_epochs and len(self.points_ended) >= 2
 
     return BudgetStopper()
@@ -125,7 +151,7 @@ def first_points(cfg: Config) -> list[dict]:
             {"recipe": recipe, "schedule": {**base, "shape": "replay"}}]
 
 
-def budget_tuner(budget_epochs: float, replay: list[dict]):
+def budget_tuner(budget_epochs: float, replay: list[dict], spent_file: Path):
     """build_tuner for fit_kd_experiment: the search, its points, ASHA that keeps them, the budget's stopper."""
 
     def build(cfg: Config, trainable, storage: str, name: str):
@@ -150,7 +176,7 @@ def budget_tuner(budget_epochs: float, replay: list[dict]):
             trainable, param_space=space,
             tune_config=tune.TuneConfig(metric="val_acc", mode="max", num_samples=-1, scheduler=scheduler,
                                         search_alg=search, reuse_actors=True),  # keeps each worker's loaded data
-            run_config=tune.RunConfig(name=name, storage_path=storage, stop=budget_stopper(budget_epochs),
+            run_config=tune.RunConfig(name=name, storage_path=storage, stop=budget_stopper(budget_epochs, spent_file),
                                       failure_config=tune.FailureConfig(max_failures=t.max_failures),
                                       progress_reporter=reporter, verbose=1))
 
@@ -161,8 +187,11 @@ def tune_at_budget(cfg: Config, out: Path, budget_epochs: float, policy_actions:
     """Run (or resume) the search; the chosen schedule by val among the trials that ran a whole run."""
     start = time.perf_counter()
     replay = [asdict(a) for a in policy_actions]
-    done = fit_kd_experiment(cfg, out, EXPERIMENT, schedule_trial, budget_tuner(budget_epochs, replay), "evaluate",
-                             "tuned-baseline trial")
+    storage, name = experiment_location(cfg, out, EXPERIMENT)
+    # inside the experiment's folder, which a fresh search clears; beside OUT where the storage is remote
+    spent_file = (Path(storage) / name if "://" not in storage else out / name) / SPENT_FILE
+    done = fit_kd_experiment(cfg, out, EXPERIMENT, schedule_trial, budget_tuner(budget_epochs, replay, spent_file),
+                             "evaluate", "tuned-baseline trial")
     rows = [{"recipe": r.config["recipe"], "schedule": r.config["schedule"], "val_acc_last_epoch": r.metrics["val_acc"],
              "finished": r.metrics["finished"], "kd_epochs": r.metrics["kd_epochs"]}
             for r in done if "kd_epochs" in r.metrics]  # a trial cut at the budget before its first epoch spent none
