@@ -84,16 +84,15 @@ def schedule_trial(config: dict) -> None:
     runs = [start_run(with_overrides(cfg, [f"distill.seed={seed}"]))
             for seed in block_seeds(cfg.seeds.choice, "baseline_search", cfg.tune.recipe_seeds)]
     train_size = len(runs[0].labels)
-    while not runs[0].finished:
+    diverged = False
+    while not runs[0].finished and not diverged:
         try:
             val_acc = statistics.mean(run.epoch(**policy.act(None, run.epoch_index, run.epochs).as_epoch_kwargs())
                                       .val_acc for run in runs)
         except NonFiniteLossError:  # the worst schedule: reported as val 0, and not retried
-            tune.report({"val_acc": 0.0, "epoch": runs[0].epoch_index, "finished": False, "diverged": True,
-                         "kd_epochs": sum(run.samples_seen for run in runs) / train_size, "point": point})
-            return
-        tune.report({"val_acc": val_acc, "epoch": runs[0].epoch_index, "finished": runs[0].finished,
-                     "kd_epochs": sum(run.samples_seen for run in runs) / train_size, "diverged": False,
+            val_acc, diverged = 0.0, True
+        tune.report({"val_acc": val_acc, "epoch": runs[0].epoch_index, "finished": runs[0].finished and not diverged,
+                     "kd_epochs": sum(run.samples_seen for run in runs) / train_size, "diverged": diverged,
                      "point": point})
 
 
