@@ -69,7 +69,8 @@ def main() -> None:
             accs.append(run.evaluate("test")[0])
             seen.append(run.samples_seen)
         results[name] = {"test": accs, "seen": statistics.mean(seen)}
-        print(f"{name:<16} test_acc (last epoch) {mean_std(accs)}   samples seen {statistics.mean(seen):.0f}", flush=True)
+        print(f"{name:<16} test_acc (last epoch) {mean_std(accs)}   samples seen {statistics.mean(seen):.0f}",
+              flush=True)
     elapsed = time.perf_counter() - start
     lines = [f"| method | test acc, last epoch (mean ± std, {args.seeds} seeds) | samples seen | vs KD all data "
              f"(paired: mean ± std [95% CI] wins) | vs random same size (paired) |", "|---|---|---|---|---|"]

@@ -35,7 +35,8 @@ def synthetic(n: int, size: int, chans: int = 3, classes: int = 10) -> tuple[Dat
         return Split(torch.randint(0, 256, (m, chans, size, size), dtype=torch.uint8, generator=g),
                      torch.randint(0, classes, (m,), generator=g), [f"{tag}{i}" for i in range(m)])
 
-    data = DatasetSplits(split(n, "tr"), split(n // 4, "va"), split(n // 4, "te"), [str(i) for i in range(classes)], "synthetic")
+    data = DatasetSplits(split(n, "tr"), split(n // 4, "va"), split(n // 4, "te"), [str(i) for i in range(classes)],
+                         "synthetic")
     views = torch.zeros(n, 1, 5, dtype=torch.int32)
     views[:, 0, 2:4] = size
     logits = torch.randn(1, n, 1, classes, generator=g) * 3

@@ -46,10 +46,10 @@ def p4(cfg, episodes: int) -> tuple[float, float]:
         run = DistillationRun(cfg, env.shards, info["run_seed"], env.data)
         from rlkd.curriculum.actions import decode_action
 
-        decoded = [decode_action(a, cfg, env.num_teachers).as_epoch_kwargs() for a in actions[ep]]
+        decoded = [decode_action(a, cfg, env.num_teachers) for a in actions[ep]]
         t = time.perf_counter()
-        for kw in decoded:
-            run.epoch(**kw)
+        for action in decoded:
+            run.epoch(action)
         run_t.append(time.perf_counter() - t)
     return statistics.median(env_t), statistics.median(run_t)
 
@@ -83,7 +83,8 @@ def p5(cfg_overrides, runners: int, k: int, iterations: int) -> dict:
     from rlkd.rl.ppo import build_ppo_config
 
     lanes = max(runners, 1) * k
-    cfg = load_config(None, cfg_overrides + [f"resources.num_env_runners={runners}", f"resources.num_envs_per_env_runner={k}",
+    cfg = load_config(None, cfg_overrides + [f"resources.num_env_runners={runners}",
+                                             f"resources.num_envs_per_env_runner={k}",
                                              "resources.num_cpus_per_env_runner=0.5",
                                              f"ppo.episodes_per_batch={max(2, lanes)}"])
     algo = build_ppo_config(cfg).build_algo()
@@ -117,7 +118,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--vector-steps", type=int, default=20, help="P6: vector env steps per K")
-    parser.add_argument("--ks", default="1,8,16", help="sub-envs per env runner (StudentPopulation lanes), comma-separated")
+    parser.add_argument("--ks", default="1,8,16",
+                        help="sub-envs per env runner (StudentPopulation lanes), comma-separated")
     args = parser.parse_args()
     w = Path(args.workdir)
     overrides = [f"teacher.checkpoint={w / 'teacher' / 'teacher.safetensors'}",
@@ -131,9 +133,11 @@ def main() -> None:
 
     ensure_ray()
     p5_rows = [p5(overrides, r, k, args.iterations) for k in ks for r in (0, 1, 2)]
-    print(f"\nP4 env episode {env_s:.3f} s / bare DistillationRun {run_s:.3f} s = {env_s / run_s:.3f}  (target <= 1.05; "
+    print(f"\nP4 env episode {env_s:.3f} s / bare DistillationRun {run_s:.3f} s = {env_s / run_s:.3f}  "
+          "(target <= 1.05; "
           f"{cfg.distill.epochs} epochs, median of {args.episodes})")
-    print("\n| K | vector env step (ms) | K lone env steps (ms) | ratio (target <= 0.35 at K = 16) |\n|---|---|---|---|")
+    print("\n| K | vector env step (ms) | K lone env steps (ms) | ratio (target <= 0.35 at K = 16) |\n"
+          "|---|---|---|---|")
     for k, vec_s, lone_s in p6_rows:
         print(f"| {k} | {1e3 * vec_s:.1f} | {1e3 * lone_s:.1f} | {vec_s / lone_s:.2f} |")
     print(f"(P6: medians of {args.vector_steps} steps, torch threads {p6_threads})\n")

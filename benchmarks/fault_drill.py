@@ -26,7 +26,7 @@ from rlkd.pipeline import PIPELINE
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["teacher.epochs=6", "teacher.cross_fit=2", "distill.epochs=20", "ppo.iterations=30", "ppo.episodes_per_batch=1",
         "ppo.hidden=[8]", "ppo.num_epochs=1", "ppo.checkpoint_every=1", "resources.num_env_runners=0",
-        "env.eval_seeds=3", "resources.precompute_actors=1", "tune.recipe_samples=2", "tune.recipe_grace_period=1"]
+        "env.eval_seeds=3", "resources.precompute.actors=1", "tune.recipe.samples=2", "tune.recipe.grace_period=1"]
 STAGES = PIPELINE
 
 
@@ -63,7 +63,8 @@ def drill(workdir: Path, stage: str) -> dict:
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     skipped = re.findall(r"\[(\w+)\] up to date", again.stdout)
     resumed = re.search(r"resumed from .* at iteration (\d+)", again.stdout)
-    return {"stage": stage, "rerun_exit": again.returncode, "skipped": skipped, "killed_after_s": round(killed_after, 1),
+    return {"stage": stage, "rerun_exit": again.returncode, "skipped": skipped,
+            "killed_after_s": round(killed_after, 1),
             "train_resumed_at": int(resumed.group(1)) if resumed else None,
             "report": (workdir / "evaluate" / "report.md").is_file(),
             "stderr_tail": again.stderr[-500:] if again.returncode else ""}

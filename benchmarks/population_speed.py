@@ -21,16 +21,16 @@ Two more tables, same alternation:
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
-
-import copy
 
 import torch
 from distill_speed import synthetic
 from torch.func import functional_call, stack_module_state, vmap
 
 from rlkd.config import load_config, with_overrides
+from rlkd.curriculum.actions import EpochAction
 from rlkd.curriculum.policies import baseline_policies
 from rlkd.distill.population import StudentPopulation
 from rlkd.distill.run import DistillationRun
@@ -38,10 +38,10 @@ from rlkd.env.episode import PolicyRun, run_policies
 from rlkd.models import build_model
 
 
-def lane_actions(k: int, mix: str) -> list[dict]:
+def lane_actions(k: int, mix: str) -> list[EpochAction]:
     if mix == "same":
-        return [{} for _ in range(k)]
-    return [{"sampler": "adaptive", "difficulty": 0.5, "fraction": 0.3 + 0.7 * j / max(k - 1, 1)} for j in range(k)]
+        return [EpochAction() for _ in range(k)]
+    return [EpochAction(0.5, 0.3 + 0.7 * j / max(k - 1, 1), sampler="adaptive") for j in range(k)]
 
 
 def measure(cfg, shards, data, k: int, mix: str, repeats: int) -> tuple[float, float]:
@@ -49,7 +49,7 @@ def measure(cfg, shards, data, k: int, mix: str, repeats: int) -> tuple[float, f
     actions = lane_actions(k, mix)
     lone = [DistillationRun(cfg, shards, seed, data) for seed in range(k)]
     population = StudentPopulation(cfg, shards, list(range(k)), data)
-    return alternate(lambda: [run.epoch(**action) for run, action in zip(lone, actions)],
+    return alternate(lambda: [run.epoch(action) for run, action in zip(lone, actions)],
                      lambda: population.epoch(actions), repeats)
 
 

@@ -25,7 +25,7 @@ import torch
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
-from rlkd.config import ResourcesConfig, load_config  # noqa: E402
+from rlkd.config import PrecomputeResources, ResourcesConfig, load_config  # noqa: E402
 from rlkd.data import load_data  # noqa: E402
 from rlkd.data.views import VIEW_FIELDS, identity_views  # noqa: E402
 from rlkd.models import build_model, save_weights  # noqa: E402
@@ -81,8 +81,8 @@ def ray_pipeline(rows, images, bundle, num_classes, res, folder: Path) -> float:
 def measure(name, images, labels, arch, num_classes, repeats, batch, tmp: Path) -> dict:
     bundle = bundle_for(arch, num_classes, images.shape[1], images.shape[-1], tmp)
     rows = rows_for(images, labels)
-    res = ResourcesConfig(precompute_actors=2, precompute_cpus_per_actor=0.5, precompute_batch_size=batch,
-                          precompute_rows_per_shard=100_000)
+    res = ResourcesConfig(precompute=PrecomputeResources(actors=2, cpus_per_actor=0.5, batch_size=batch,
+                                                         rows_per_shard=100_000))
     tiny = rows.slice(0, batch)
     startup = ray_pipeline(tiny, images, bundle, num_classes, res, tmp / "tiny")  # fixed cost: ~one block
     plain, ray_t = [], []

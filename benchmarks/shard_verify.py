@@ -37,7 +37,7 @@ from rlkd.data.shards import load_shards, read_manifest  # noqa: E402
 from rlkd.models import file_sha256  # noqa: E402
 from rlkd.precompute.run import write_shards  # noqa: E402
 
-BUILD_OVERRIDES = ["resources.precompute_actors=2"]
+BUILD_OVERRIDES = ["resources.precompute.actors=2"]
 
 
 def synthetic_splits(n: int) -> DatasetSplits:

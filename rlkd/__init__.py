@@ -1,19 +1,35 @@
-"""rlkd: knowledge distillation with an RL-chosen curriculum, scaled out on Ray."""
+"""rlkd: knowledge distillation with an RL-chosen curriculum, scaled out on Ray.
 
-__version__ = "0.1.0"
+The top-level names load on first use, so `import rlkd.config` (or the CLI's help) imports no torch,
+gymnasium or Ray.
+"""
 
-from rlkd.difficulty import sample_difficulty  # noqa: E402
-from rlkd.distill.population import StudentPopulation  # noqa: E402
-from rlkd.distill.run import DistillationRun  # noqa: E402
+from __future__ import annotations
 
-__all__ = ["DistillationRun", "StudentPopulation", "__version__", "sample_difficulty"]
+import importlib
 
-from rlkd.env.curriculum_env import CurriculumEnv  # noqa: E402
-from rlkd.env.reward import curriculum_reward  # noqa: E402
-from rlkd.env.vector_env import CurriculumVectorEnv  # noqa: E402
+__version__ = "0.2.0"
 
-__all__ += ["CurriculumEnv", "CurriculumVectorEnv", "curriculum_reward"]
+_API = {  # name -> the module that defines it
+    "DistillationRun": "rlkd.distill.run",
+    "StudentPopulation": "rlkd.distill.population",
+    "sample_difficulty": "rlkd.difficulty",
+    "CurriculumEnv": "rlkd.env.curriculum_env",
+    "CurriculumVectorEnv": "rlkd.env.vector_env",
+    "curriculum_reward": "rlkd.env.reward",
+    "load_policy": "rlkd.curriculum.policies",  # no Ray: reads the plain policy export
+}
 
-from rlkd.curriculum.policies import load_policy  # noqa: E402  (no Ray: reads the plain policy export)
+__all__ = ["__version__", *_API]
 
-__all__ += ["load_policy"]
+
+def __getattr__(name: str):
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rlkd' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

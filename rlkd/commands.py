@@ -16,15 +16,17 @@ from typing import Callable
 import torch
 
 from rlkd.config import Config, config_to_dict, config_yaml
+from rlkd.config.renames import translate_stored
 from rlkd.distill.command import curriculum_overrides, run_distill
+from rlkd.names import check_names
 from rlkd.precompute.run import SHARDS_DIR, run_precompute
 from rlkd.reports.apply import run_apply
 from rlkd.reports.evaluate import run_evaluate
 from rlkd.rl.ppo import train_ppo
+from rlkd.teacher.stage import TEACHER_FILE, run_teacher
 from rlkd.tune.pbt import SCHEDULE_FILE, run_pbt
 from rlkd.tune.recipe import RECIPE_FILE, recipe_wiring, run_recipe
 from rlkd.tune.run import run_tune
-from rlkd.teacher.stage import TEACHER_FILE, run_teacher
 from rlkd.workdir import atomic_write_text, folder_lock, write_json
 
 
@@ -49,12 +51,12 @@ class Command:
 
 # keys only `rlkd evaluate` reads: changing them must not redo the stages that chose things
 EVALUATION_ONLY = ("env.eval_seeds", "seeds.evaluation", "seeds.confirmation", "seeds.evaluate_on",
-                   "tune.tuned_baseline", "tune.baseline_budget", "tune.pbt_schedule", "ppo.checkpoints")
+                   "tune.tuned_baseline", "tune.baseline_budget", "tune.pbt.schedule", "ppo.checkpoints")
 CHOOSING = ("data", "teacher", "student", "distill", "curriculum", "env", "tune", "seeds")
 # the tune keys of the PPO search and of PBT: the recipe stage reads none of them
 NOT_RECIPE = ("tune.num_samples", "tune.scheduler", "tune.metric", "tune.mode", "tune.param_space", "tune.stop",
-              "tune.keep_checkpoints", "tune.grace_period", "tune.perturbation_interval", "tune.pbt_population",
-              "tune.pbt_budget")
+              "tune.keep_checkpoints", "tune.grace_period", "tune.perturbation_interval", "tune.pbt.population",
+              "tune.pbt.budget")
 RL_STAGE = dict(depends=(*Command.depends, "seeds"), ignores=(*EVALUATION_ONLY, "ppo.checkpoint"))
 
 COMMANDS: dict[str, Command] = {
@@ -77,7 +79,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "recipe": Command(
         "recipe", run_recipe,
-        "choose the plain-KD recipe (distill.lr, temperature, alpha: tune.recipe_space) on val with Ray Tune + ASHA; "
+        "choose the plain-KD recipe (distill.lr, temperature, alpha: tune.recipe.space) on val with Ray Tune + ASHA; "
         "writes recipe.json, whose overrides the pipeline hands to distill, train and evaluate",
         wire=recipe_wiring,
         outputs=(RECIPE_FILE,),
@@ -132,14 +134,15 @@ COMMANDS: dict[str, Command] = {
                  ("checkpoints", "more PPO runs' checkpoints, comma-separated: each reported, all pooled (sets "
                   "ppo.checkpoints)", lambda v: [f"ppo.checkpoints={json.dumps([c for c in v.split(',') if c])}"]),
                  ("seeds", "number of seeds per method (sets env.eval_seeds)", lambda v: [f"env.eval_seeds={v}"]),
-                 ("pbt", "a schedule.json from `rlkd pbt` to show beside the policy (sets tune.pbt_schedule)",
-                  lambda v: [f"tune.pbt_schedule={v}"])),
+                 ("pbt", "a schedule.json from `rlkd pbt` to show beside the policy (sets tune.pbt.schedule)",
+                  lambda v: [f"tune.pbt.schedule={v}"])),
     ),
 }
 
 
 def execute(command: Command, cfg: Config, out: Path, **flags) -> dict:
     """Run `command` into `out`, holding the folder's lock; metrics.json appears only once it has finished."""
+    check_names(cfg)
     with folder_lock(out, f"rlkd {command.name}"):
         (out / "metrics.json").unlink(missing_ok=True)  # first: a kill below must not leave "done" + a new config
         atomic_write_text(out / "config.yaml", config_yaml(cfg))
@@ -155,9 +158,11 @@ def execute(command: Command, cfg: Config, out: Path, **flags) -> dict:
 
 
 def _without(section: object, name: str, ignores: tuple[str, ...]) -> object:
-    """A config section less the keys in `ignores` ("section.key")."""
-    drop = {key.partition(".")[2] for key in ignores if key.partition(".")[0] == name}
-    return {k: v for k, v in section.items() if k not in drop} if isinstance(section, dict) else section
+    """A config section less the keys in `ignores` ("section.key" or "section.sub.key", at any depth)."""
+    if not isinstance(section, dict):
+        return section
+    inner = tuple(rest for key in ignores for head, _, rest in [key.partition(".")] if head == name)
+    return {k: _without(v, k, inner) for k, v in section.items() if k not in inner}
 
 
 def already_done(command: Command, cfg: Config, out: Path) -> bool:
@@ -168,6 +173,8 @@ def already_done(command: Command, cfg: Config, out: Path) -> bool:
         saved = yaml.safe_load((out / "config.yaml").read_text())
     except (OSError, yaml.YAMLError):
         return False
+    if isinstance(saved, dict):
+        saved = translate_stored(saved, str(out / "config.yaml"))
     now = config_to_dict(cfg)
     ign = command.ignores
     same = isinstance(saved, dict) and all(_without(saved.get(k), k, ign) == _without(now[k], k, ign)

@@ -63,7 +63,8 @@ def sample_difficulty(teacher_logits: torch.Tensor, student_logits: torch.Tensor
 
 
 def label_difficulty(teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """rlkd's addition, not a seed formula: D_label = 1 - p_t(label) per sample, from (N, C) stored (calibrated) teacher logits, in [0, 1].
+    """rlkd's addition, not a seed formula: D_label = 1 - p_t(label) per sample, from (N, C) stored (calibrated)
+    teacher logits, in [0, 1].
 
     The seed's difficulty never looks at the label, so it cannot see a wrong one. A cross-fitted teacher scores
     each sample with a fold that never trained on it, so a flipped label gets a low p_t(label): D_label near 1.

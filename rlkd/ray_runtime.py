@@ -20,7 +20,6 @@ from typing import Optional, Sequence
 
 from rlkd.errors import RlkdError
 
-
 LOOPBACK_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 

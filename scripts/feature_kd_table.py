@@ -124,7 +124,8 @@ def main() -> None:
         val, test = [r[0] for r in rs], [r[1] for r in rs]
         row = {"test_mean": float(np.mean(test)), "val_mean": float(np.mean(val))}
         if name == "kd":
-            lines.append(f"| KD (distill.mode kd, no feature term) | – | {np.mean(test):.2f} ± {np.std(test, ddof=1):.2f} | – | – |")
+            lines.append(f"| KD (distill.mode kd, no feature term) | – | {np.mean(test):.2f} ± "
+                         f"{np.std(test, ddof=1):.2f} | – | – |")
         else:
             pt, pv = paired_summary(test, kd_test), paired_summary(val, kd_val)
             row.update(test_vs_kd=pt, val_vs_kd=pv)

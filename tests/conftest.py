@@ -23,8 +23,8 @@ def digits_cfg():
 SMALL_TEACHER = ["teacher.epochs=6", "teacher.cross_fit=2"]
 # the action is (difficulty, fraction) only: the default's alpha / mix / sampler switches off
 FRACTION_ONLY = ["env.control_alpha=false", "env.control_mix=false", "env.control_sampler=false"]
-SMALL_PRECOMPUTE = ["data.views=2", "resources.precompute_actors=2", "resources.precompute_batch_size=256",
-                    "resources.precompute_rows_per_shard=1000"]
+SMALL_PRECOMPUTE = ["data.views=2", "resources.precompute.actors=2", "resources.precompute.batch_size=256",
+                    "resources.precompute.rows_per_shard=1000"]
 
 
 @pytest.fixture(scope="session")

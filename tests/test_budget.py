@@ -10,6 +10,7 @@ import torch
 
 from rlkd.cli import main
 from rlkd.config import load_config
+from rlkd.curriculum.actions import EpochAction
 from rlkd.distill import DistillationRun
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import batch_bounds, budget_samples, budget_take, run_progress
@@ -42,7 +43,7 @@ def record_step_lrs(run):
 def train_to_end(run, fraction, sampler="adaptive"):
     stats = []
     while not run.finished:
-        stats.append(run.epoch(0.5, fraction, sampler=sampler))
+        stats.append(run.epoch(EpochAction(0.5, fraction, sampler=sampler)))
         assert run.samples_seen <= run.budget_samples
     return stats
 
@@ -101,7 +102,7 @@ def test_last_epoch_is_cut_to_the_budget(inputs):
     p = (run.budget_samples - stats[-1].subset_size + last_start) / run.budget_samples
     assert lrs[-1] == pytest.approx(run._lr(p)) and lrs[-1] < 0.05 * run.cfg.distill.lr
     with pytest.raises(RlkdError, match="has finished"):
-        run.epoch(0.5, 0.7)
+        run.epoch(EpochAction(0.5, 0.7))
 
 
 def test_full_budget_keeps_every_epoch(inputs):

@@ -42,7 +42,7 @@ def test_the_policys_replay_is_a_point_of_the_space():
 def test_the_tuned_row_spends_the_budget_and_no_more_than_one_trial_past_it(tmp_path, teacher_dir, shards_dir,
                                                                              ray_session):
     cfg = load_config(None, run_overrides(teacher_dir, shards_dir) + [
-        f"distill.epochs={EPOCHS}", f"tune.recipe_seeds={SEEDS}", "tune.recipe_grace_period=1"])
+        f"distill.epochs={EPOCHS}", f"tune.recipe.seeds={SEEDS}", "tune.recipe.grace_period=1"])
     budget = 20.0
     result = tune_at_budget(cfg, tmp_path, budget, [EpochAction(0.5, 0.8, alpha=0.3)] * EPOCHS)
     assert budget <= result["spent_kd_epochs"] <= budget + EPOCHS * SEEDS

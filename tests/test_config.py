@@ -35,7 +35,8 @@ def test_bad_value_names_allowed_values(tmp_path):
 
 
 def test_set_overrides_and_types():
-    cfg = load_config(None, ["teacher.epochs=3", "teacher.lr=1e-2", "data.digits.noise=0.1", "student.model_kwargs={hidden: [8]}"])
+    cfg = load_config(None, ["teacher.epochs=3", "teacher.lr=1e-2", "data.digits.noise=0.1",
+                             "student.model_kwargs={hidden: [8]}"])
     assert cfg.teacher.epochs == 3 and cfg.teacher.lr == 0.01 and cfg.data.digits.noise == 0.1
     assert cfg.student.model_kwargs == {"hidden": [8]}
 
@@ -89,7 +90,8 @@ def test_boundary_values_stay_allowed():
 def test_param_space_keys_and_values_fit_the_config():
     with pytest.raises(ConfigError, match=r"tune\.param_space\.ppo\.lrr: not a config key.*Did you mean 'lr'"):
         load_config(None, ["tune.param_space={ppo.lrr: {grid: [0.1]}}"])
-    with pytest.raises(ConfigError, match=r"tune\.param_space\.distill\.epochs\.grid\[1\]: value 'ten' has the wrong type"):
+    with pytest.raises(ConfigError,
+                       match=r"tune\.param_space\.distill\.epochs\.grid\[1\]: value 'ten' has the wrong type"):
         load_config(None, ["tune.param_space={distill.epochs: {grid: [5, ten]}}"])
     with pytest.raises(ConfigError, match=r"tune\.param_space\.distill\.epochs\.uniform\[0\]: value 1\.0 .*an integer"):
         load_config(None, ["tune.param_space={distill.epochs: {uniform: [1, 9]}}"])

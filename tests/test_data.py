@@ -31,7 +31,8 @@ def test_digits_splits_disjoint_deterministic_stratified():
 
 def test_digits_harder_variant_places_and_noises():
     plain = load_data(load_config(None, ["data.digits.canvas=8"]).data)
-    hard = load_data(load_config(None, ["data.digits.canvas=20", "data.digits.upscale=2", "data.digits.noise=0.05"]).data)
+    hard = load_data(load_config(None, ["data.digits.canvas=20", "data.digits.upscale=2",
+                                        "data.digits.noise=0.05"]).data)
     assert plain.input_shape == (1, 8, 8) and hard.input_shape == (1, 20, 20)
     # digit ink sums are preserved up to noise; offsets differ between samples
     tops = [int(torch.nonzero(img[0] > 128)[:, 0].min()) for img in load_data(

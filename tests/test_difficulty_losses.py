@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from rlkd import sample_difficulty
-from rlkd.config import DistillConfig
+from rlkd.config import DistillConfig, DKDConfig
 from rlkd.distill.losses import LOSSES, Targets
 
 
@@ -75,7 +75,7 @@ def test_kd_loss_matches_manual():
 def test_dkd_loss_matches_manual():
     torch.manual_seed(1)
     s, t, y = torch.randn(3, 4), torch.randn(1, 3, 4), torch.tensor([2, 0, 1])
-    cfg = DistillConfig(temperature=2.0, dkd_alpha=1.0, dkd_beta=8.0, dkd_warmup=4, dkd_ce_weight=1.0)
+    cfg = DistillConfig(temperature=2.0, dkd=DKDConfig(alpha=1.0, beta=8.0, warmup=4, ce_weight=1.0))
     loss = LOSSES["dkd"](cfg)(s, targets(t, y, 2.0, epoch=1))
     temp = 2.0
     total_tckd, total_nckd = 0.0, 0.0
@@ -126,7 +126,7 @@ def test_dkd_at_large_margins_matches_float64_reference(margin):
     y = torch.tensor([0, 1, 2, 3])
     s = torch.randn(4, 5) + margin * F.one_hot(y, 5)
     t = torch.randn(1, 4, 5) * 2 + 5.0 * F.one_hot(y, 5)
-    cfg = DistillConfig(temperature=1.0, dkd_alpha=1.0, dkd_beta=8.0, dkd_warmup=0, dkd_ce_weight=0.0)
+    cfg = DistillConfig(temperature=1.0, dkd=DKDConfig(alpha=1.0, beta=8.0, warmup=0, ce_weight=0.0))
     ours_in = s.clone().requires_grad_()
     ours = LOSSES["dkd"](cfg)(ours_in, targets(t, y, 1.0))
     ours.backward()

@@ -8,6 +8,7 @@ import torch
 
 from rlkd.cli import main
 from rlkd.config import load_config
+from rlkd.curriculum.actions import EpochAction
 from rlkd.data import load_data
 from rlkd.data.shards import load_shards
 from rlkd.distill import DistillationRun, NonFiniteLossError
@@ -38,21 +39,21 @@ def test_short_run_learns_well_above_chance(inputs):
 def test_same_seed_same_run_on_cpu(inputs):
     cfg, data, shards = inputs
     a, b = DistillationRun(cfg, shards, 3, data), DistillationRun(cfg, shards, 3, data)
-    assert a.epoch(0.2, 0.5).loss == b.epoch(0.2, 0.5).loss
+    assert a.epoch(EpochAction(0.2, 0.5)).loss == b.epoch(EpochAction(0.2, 0.5)).loss
     c = DistillationRun(cfg, shards, 4, data)
-    assert c.epoch(0.2, 0.5).loss != a.history[0]["loss"]
+    assert c.epoch(EpochAction(0.2, 0.5)).loss != a.history[0]["loss"]
 
 
 def test_resume_is_bit_identical(inputs):
     cfg, data, shards = inputs
     full = DistillationRun(cfg, shards, 1, data)
-    full.epoch(0.3, 0.7, sampler="adaptive")
-    full.epoch(0.6, 0.5, sampler="adaptive")
+    full.epoch(EpochAction(0.3, 0.7, sampler="adaptive"))
+    full.epoch(EpochAction(0.6, 0.5, sampler="adaptive"))
     saved = copy.deepcopy(full.state_dict())
-    after = full.epoch(0.9, 0.7, sampler="mixed")
+    after = full.epoch(EpochAction(0.9, 0.7, sampler="mixed"))
     resumed = DistillationRun(cfg, shards, 99, data)  # another seed: everything must come from the state
     resumed.load_state_dict(saved)
-    again = resumed.epoch(0.9, 0.7, sampler="mixed")
+    again = resumed.epoch(EpochAction(0.9, 0.7, sampler="mixed"))
     assert again.loss == after.loss and again.val_acc == after.val_acc and again.subset_size == after.subset_size
     for p, q in zip(full.student.parameters(), resumed.student.parameters()):
         assert torch.equal(p, q)
@@ -61,12 +62,12 @@ def test_resume_is_bit_identical(inputs):
 def test_action_sets_this_epochs_subset(inputs):
     cfg, data, shards = inputs
     run = DistillationRun(cfg, shards, 0, data)
-    small = run.epoch(difficulty=0.0, fraction=0.3, sampler="adaptive")
+    small = run.epoch(EpochAction(difficulty=0.0, fraction=0.3, sampler="adaptive"))
     assert small.subset_size == sum(round(0.3 * int((data.train.labels == c).sum())) for c in range(10))
-    easy = run.epoch(difficulty=0.0, fraction=0.3, sampler="adaptive")
+    easy = run.epoch(EpochAction(difficulty=0.0, fraction=0.3, sampler="adaptive"))
     hard = DistillationRun(cfg, shards, 0, data)
-    hard.epoch(difficulty=0.0, fraction=0.3, sampler="adaptive")
-    hard_stats = hard.epoch(difficulty=1.0, fraction=0.3, sampler="adaptive")
+    hard.epoch(EpochAction(difficulty=0.0, fraction=0.3, sampler="adaptive"))
+    hard_stats = hard.epoch(EpochAction(difficulty=1.0, fraction=0.3, sampler="adaptive"))
     assert hard_stats.subset_difficulty_mean > easy.subset_difficulty_mean
 
 
@@ -85,9 +86,9 @@ def test_bad_actions_and_foreign_shards(inputs, teacher_dir, shards_dir):
     cfg, data, shards = inputs
     run = DistillationRun(cfg, shards, 0, data)
     with pytest.raises(ValueError, match="fraction must be in"):
-        run.epoch(fraction=1.5)
+        run.epoch(EpochAction(fraction=1.5))
     with pytest.raises(ValueError, match="difficulty must be in"):
-        run.epoch(difficulty=-0.1)
+        run.epoch(EpochAction(difficulty=-0.1))
     other = load_data(load_config(None, ["data.seed=2"]).data)
     with pytest.raises(DataError, match="another data set"):
         DistillationRun(cfg, shards, 0, other)

@@ -34,7 +34,8 @@ def test_reward_early_and_absolute_bonus():
     # R_abs = 0.1 * (80 - 70) = 1.0, plus R_acc = 2 * (80 - 78) = 4
     assert curriculum_reward(80.0, 78.0, 1.0, 1.0, 9, 10) == pytest.approx(5.0)
     # weights come from the reward section
-    assert curriculum_reward(80.0, 78.0, 1.0, 1.0, 9, 10, RewardConfig(acc_weight=1.0, abs_weight=0.0)) == pytest.approx(2.0)
+    assert curriculum_reward(80.0, 78.0, 1.0, 1.0, 9, 10,
+                             RewardConfig(acc_weight=1.0, abs_weight=0.0)) == pytest.approx(2.0)
 
 
 @pytest.fixture(scope="module")

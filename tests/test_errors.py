@@ -69,7 +69,7 @@ def test_param_space_searches_are_checked(capsys, tmp_path, spec, says):
     ("reward.acc_weight=.nan", "reward.acc_weight"),
     ("reward.loss_cap=.inf", "reward.loss_cap"),
     ("reward.early_fraction=1.5", "reward.early_fraction"),
-    ("resources.precompute_batch_size=0", "resources.precompute_batch_size"),
+    ("resources.precompute.batch_size=0", "resources.precompute.batch_size"),
     ("resources.num_cpus_per_env_runner=-1", "resources.num_cpus_per_env_runner"),
     ("resources.num_gpus_per_learner=-0.5", "resources.num_gpus_per_learner"),
     ("resources.num_envs_per_env_runner=0", "resources.num_envs_per_env_runner"),
@@ -93,7 +93,8 @@ def test_section_values_are_range_and_finite_checked(capsys, tmp_path, override,
 
 @pytest.mark.parametrize("arch", ["resnet10t", "tiny_cnn"])
 def test_bad_model_kwargs_name_the_section(capsys, tmp_path, arch):
-    err = fails(capsys, tmp_path, "teacher", "--set", f"teacher.arch={arch}", "--set", "teacher.model_kwargs={bogus: 1}",
+    err = fails(capsys, tmp_path, "teacher", "--set", f"teacher.arch={arch}",
+                "--set", "teacher.model_kwargs={bogus: 1}",
                 "--set", "teacher.cross_fit=0")
     assert "teacher.model_kwargs: {'bogus': 1} do not fit" in err and "bogus" in err
     with pytest.raises(ConfigError, match=r"^student\.model_kwargs: \{'bogus': 1\} do not fit"):
@@ -181,7 +182,7 @@ def test_pbt_schedule_checked_before_any_run(capsys, tmp_path, content, says):
     if content is not None:
         schedule.write_text(content)
     err = fails(capsys, tmp_path, "evaluate", "--pbt", str(schedule))
-    assert f"tune.pbt_schedule: {schedule}: {says}" in err
+    assert f"tune.pbt.schedule: {schedule}: {says}" in err
 
 
 def load_launch():

@@ -10,11 +10,10 @@ import torch
 from rlkd.cli import main
 from rlkd.config import CurriculumConfig, load_config, with_overrides
 from rlkd.curriculum.actions import EpochAction
-from rlkd.curriculum.policies import (FixedSchedule, ReplayActions, ReplayFractions, baseline_policies,
-                                      mean_actions)
+from rlkd.curriculum.policies import FixedSchedule, ReplayActions, ReplayFractions, baseline_policies, mean_actions
 from rlkd.distill.inputs import load_run_inputs
-from rlkd.distill.samplers import SamplerAction, sample_indices
 from rlkd.distill.run import DistillationRun, order_stream_seed
+from rlkd.distill.samplers import SamplerAction, sample_indices
 from rlkd.env.episode import PolicyRun, run_policies, run_policy
 from rlkd.reports.evaluate import AA_ROW, BUDGET_ROW
 from rlkd.reports.stats import format_paired, paired_summary
@@ -177,7 +176,8 @@ def test_identical_order_streams_give_an_a_a_difference_of_exactly_zero(inputs):
     assert [r["test_acc_last_epoch"] - t["test_acc_last_epoch"] for r, t in zip(same, twin)] == [0.0, 0.0]
     assert losses[:2] == losses[2:4]
     assert losses[:2] != losses[4:]  # another order: other batches, other losses
-    assert any(a["val_acc_last_epoch"] != b["val_acc_last_epoch"] or a["test_acc_last_epoch"] != b["test_acc_last_epoch"]
+    assert any(a["val_acc_last_epoch"] != b["val_acc_last_epoch"]
+               or a["test_acc_last_epoch"] != b["test_acc_last_epoch"]
                for a, b in zip(same, independent))
     # the stream changes the order, not the initialisation: both start from the same student
     first, second = DistillationRun(cfg, shards, 0, data), DistillationRun(other, shards, 0, data)
@@ -209,7 +209,8 @@ def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir,
     metrics = json.loads((ev / "metrics.json").read_text())
     assert "95% t confidence interval" in report and "**test**" in report and "last epoch" in report
     assert "Seeds 20000–20001, the first 2 of seeds.evaluation" in report and "optimistic" in report
-    assert report.index("## Noise floor (A/A)") < report.index("## Recommendation") < report.index("| method | test acc")
+    assert (report.index("## Noise floor (A/A)") < report.index("## Recommendation")
+            < report.index("| method | test acc"))
     assert metrics["seed_range"] == {"seeds.evaluation": [20_000, 30_000]} and metrics["seeds"] == [20_000, 20_001]
     pick = metrics["recommendation"]
     assert pick["chosen_on"] == "val" and pick["versus"] == "kd (all data)"  # no recipe stage: the config's own

@@ -14,7 +14,7 @@ from torch import nn
 
 from rlkd.commands import COMMANDS, execute
 from rlkd.config import load_config
-from rlkd.curriculum.actions import action_dims, decode_action
+from rlkd.curriculum.actions import EpochAction, action_dims, decode_action
 from rlkd.data import load_data
 from rlkd.data.shards import load_shards
 from rlkd.data.views import render_view
@@ -89,16 +89,17 @@ def test_feature_losses_change_training_and_resume_exactly(embedded_shards, teac
     assert b.feature_scale == 1.0 and a.feature_scale is None
     assert b.loss > a.loss  # the same first batches, plus a positive feature term
     state = copy.deepcopy(fit.state_dict())
-    c = fit.epoch(feature_scale=0.5)
+    c = fit.epoch(EpochAction(feature_scale=0.5))
     again = feature_run(teacher_dir, embedded_shards, "distill.feature.weights={fitnet: 1.0, pkt: 2.0}", seed=7)
     again.load_state_dict(copy.deepcopy(state))  # another seed: the projection and all else come from the state
-    d = again.epoch(feature_scale=0.5)
+    d = again.epoch(EpochAction(feature_scale=0.5))
     assert c.loss == d.loss and c.feature_scale == 0.5
-    torch.testing.assert_close(again.feature_kd.losses["fitnet"].proj.weight, fit.feature_kd.losses["fitnet"].proj.weight,
+    torch.testing.assert_close(again.feature_kd.losses["fitnet"].proj.weight,
+                               fit.feature_kd.losses["fitnet"].proj.weight,
                                rtol=0, atol=0)
     off = feature_run(teacher_dir, embedded_shards, "distill.feature.weights={fitnet: 1.0, pkt: 2.0}")
     off.load_state_dict(state)
-    assert off.epoch(feature_scale=0.0).loss != c.loss  # the scale reaches the loss
+    assert off.epoch(EpochAction(feature_scale=0.0)).loss != c.loss  # the scale reaches the loss
 
 
 def test_feature_kd_without_stored_embeddings_says_how_to_fix(shards_dir, teacher_dir):

@@ -8,8 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from rlkd.distill.feature_losses import (FitNetHint, build_feature_losses, feature_loss, pkt_loss, rkd_angle_loss,
-                                         rkd_distance_loss)
+from rlkd.distill.feature_losses import (
+    FitNetHint,
+    build_feature_losses,
+    feature_loss,
+    pkt_loss,
+    rkd_angle_loss,
+    rkd_distance_loss,
+)
 from rlkd.errors import ConfigError
 
 S = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -51,7 +50,8 @@ def user_dir():
 
 
 def test_a_factory_builds_a_uint8_classifier_with_its_kwargs(user_dir):
-    model = build_model("user_models:small_mlp", 10, 1, input_shape=(1, 12, 12), model_kwargs={"hidden": 7}, section="student")
+    model = build_model("user_models:small_mlp", 10, 1, input_shape=(1, 12, 12), model_kwargs={"hidden": 7},
+                        section="student")
     assert model.net[1].out_features == 7
     assert model(torch.zeros(2, 1, 12, 12, dtype=torch.uint8)).shape == (2, 10)
     assert [m.__name__ for m in runtime_modules([("student.arch", "user_models:small_mlp"),
@@ -75,7 +75,8 @@ def test_a_factory_that_fails_is_named(user_dir):
     with pytest.raises(ConfigError, match=r"teacher.arch: user_models:broken raised ValueError: no weights here"):
         build_model("user_models:broken", 10, 1, input_shape=(1, 12, 12), section="teacher")
     with pytest.raises(ConfigError, match=r"must take \(num_classes, in_chans, input_shape, \*\*model_kwargs\)"):
-        build_model("user_models:small_mlp", 10, 1, input_shape=(1, 12, 12), model_kwargs={"depth": 2}, section="student")
+        build_model("user_models:small_mlp", 10, 1, input_shape=(1, 12, 12), model_kwargs={"depth": 2},
+                    section="student")
 
 
 def test_a_bad_import_path_is_exit_2_naming_it(tmp_path):
@@ -100,8 +101,8 @@ def test_import_path_models_run_in_ray_data_actors_and_remote_env_runners(user_d
     overrides = ["teacher.arch=user_models:small_cnn", "student.arch=user_models:small_mlp", "student.model_kwargs={}",
                  "teacher.epochs=2", "teacher.cross_fit=0", "distill.epochs=2", "ppo.iterations=2",
                  "ppo.episodes_per_batch=1", "ppo.minibatch_size=2", "ppo.num_epochs=1", "ppo.hidden=[8]",
-                 "resources.num_env_runners=1", "resources.precompute_actors=1", "tune.recipe_samples=1",
-                 "tune.recipe_grace_period=1", "tune.recipe_finalists=1"]
+                 "resources.num_env_runners=1", "resources.precompute.actors=1", "tune.recipe.samples=1",
+                 "tune.recipe.grace_period=1", "tune.recipe.finalists=1"]
     sets = [a for o in overrides for a in ("--set", o)]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     for stage in ("teacher", "precompute", "train"):

@@ -115,7 +115,8 @@ def test_fingerprint_tells_float_from_uint8_inputs():
 
     pixels = torch.arange(12, dtype=torch.uint8).view(3, 1, 2, 2)
     labels = torch.zeros(3, dtype=torch.int64)
-    assert Split(pixels, labels, ["a", "b", "c"]).fingerprint != Split(pixels.float(), labels, ["a", "b", "c"]).fingerprint
+    assert (Split(pixels, labels, ["a", "b", "c"]).fingerprint
+            != Split(pixels.float(), labels, ["a", "b", "c"]).fingerprint)
 
 
 @pytest.mark.parametrize("shape", [(2, 5, 9), (3, 17), (11,)])
@@ -185,8 +186,8 @@ def test_imagefolder_image_size_pair(tmp_path):
 
 TINY_PIPELINE = ["teacher.epochs=2", "teacher.cross_fit=0", "distill.epochs=2", "ppo.iterations=2",
                  "ppo.episodes_per_batch=1", "ppo.minibatch_size=2", "ppo.num_epochs=1", "ppo.hidden=[8]",
-                 "resources.num_env_runners=1", "resources.precompute_actors=1", "tune.recipe_samples=1",
-                 "tune.recipe_grace_period=1", "tune.recipe_finalists=1"]
+                 "resources.num_env_runners=1", "resources.precompute.actors=1", "tune.recipe.samples=1",
+                 "tune.recipe.grace_period=1", "tune.recipe.finalists=1"]
 
 
 def run_stages(cwd: Path, work: Path, config: list[str], overrides: list[str]) -> dict:
@@ -198,7 +199,8 @@ def run_stages(cwd: Path, work: Path, config: list[str], overrides: list[str]) -
         res = subprocess.run([sys.executable, str(ROOT / "scripts" / "launch.py"), *config, "--workdir", str(work),
                               "--stage", stage, *sets], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, (stage, res.stderr[-3000:])
-    return {s: json.loads((work / s / "metrics.json").read_text()) for s in ("teacher", "precompute", "distill", "train")}
+    return {s: json.loads((work / s / "metrics.json").read_text())
+            for s in ("teacher", "precompute", "distill", "train")}
 
 
 def check_pipeline(metrics: dict, teacher_min: float) -> None:

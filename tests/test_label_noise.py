@@ -5,14 +5,15 @@ import torch
 import torch.nn.functional as F
 
 from rlkd.config import CurriculumConfig, DistillConfig, load_config
-from rlkd.curriculum.actions import action_dims, decode_action
+from rlkd.curriculum.actions import EpochAction, action_dims, decode_action
 from rlkd.data import flip_labels, load_data
 from rlkd.data.shards import load_shards
+from rlkd.difficulty import label_difficulty
 from rlkd.distill import DistillationRun
 from rlkd.distill.losses import HintonKD, Targets
-from rlkd.difficulty import label_difficulty
 from rlkd.distill.samplers import SamplerAction, mix_with_random, sample_indices
 from rlkd.errors import ConfigError
+from rlkd.names import check_names
 from tests.conftest import FRACTION_ONLY, run_overrides
 
 CLASSES = 5
@@ -52,7 +53,8 @@ def test_symmetric_spreads_flips_over_the_other_classes():
 
 def test_flip_is_deterministic_by_seed():
     labels = labels_of()
-    assert torch.equal(flip_labels(labels, CLASSES, 0.3, "symmetric", 3), flip_labels(labels, CLASSES, 0.3, "symmetric", 3))
+    assert torch.equal(flip_labels(labels, CLASSES, 0.3, "symmetric", 3),
+                       flip_labels(labels, CLASSES, 0.3, "symmetric", 3))
     assert not torch.equal(flip_labels(labels, CLASSES, 0.3, "symmetric", 3),
                            flip_labels(labels, CLASSES, 0.3, "symmetric", 4))
 
@@ -132,8 +134,9 @@ def window_and_random(mix, fraction=0.3, seed=0):
     labels = labels_of()
     difficulty = torch.rand(len(labels), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     cfg = CurriculumConfig()
-    pick = lambda name, m: sample_indices(name, difficulty, labels, SamplerAction(0.9, fraction, 0.0, m), cfg,
-                                          torch.Generator().manual_seed(seed))
+    def pick(name, m):
+        return sample_indices(name, difficulty, labels, SamplerAction(0.9, fraction, 0.0, m), cfg,
+                              torch.Generator().manual_seed(seed))
     return labels, pick("adaptive", mix), pick("adaptive", 1.0), pick("random", 1.0)
 
 
@@ -187,8 +190,6 @@ def test_decode_action_with_every_dimension_on():
     assert a.sampler == cfg.env.sampler_choices[int(0.6 * len(cfg.env.sampler_choices))]
     assert [decode_action([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, s], cfg, 2).sampler for s in (0.0, 1.0)] == \
         [cfg.env.sampler_choices[0], cfg.env.sampler_choices[-1]]
-    kwargs = a.as_epoch_kwargs()
-    assert kwargs["alpha"] == a.alpha and kwargs["mix"] == a.mix and kwargs["sampler"] == a.sampler
 
 
 def test_the_centre_of_the_action_box_is_kd_on_all_data_with_the_runs_recipe():
@@ -214,7 +215,7 @@ def test_new_controls_need_a_continuous_action():
     with pytest.raises(ConfigError, match="env.action"):
         load_config(None, ["env.action=discrete", "env.control_fraction=false", "env.control_mix=true"])
     with pytest.raises(ConfigError, match=r"env.sampler_choices\[1\]"):
-        load_config(None, ["env.sampler_choices=[adaptive, nope]"])
+        check_names(load_config(None, ["env.sampler_choices=[adaptive, nope]"]))
 
 
 # ----------------------------------------------------------------------------- alpha reaches the loss
@@ -242,20 +243,21 @@ def test_kd_loss_at_alpha_one_is_the_label_loss_and_at_zero_the_soft_one():
 def inputs(teacher_dir, shards_dir):
     """(config for a mode, data, shards): the session's digits teacher and shards."""
     overrides = run_overrides(teacher_dir, shards_dir) + ["distill.epochs=3"]
-    cfg = lambda mode="kd": load_config(None, overrides + [f"distill.mode={mode}"])
+    def cfg(mode="kd"):
+        return load_config(None, overrides + [f"distill.mode={mode}"])
     return cfg, load_data(cfg().data), load_shards(shards_dir)
 
 
 def test_run_epoch_alpha_one_trains_like_labels_only(inputs):
     cfg, data, shards = inputs
     kd = DistillationRun(cfg(), shards, 2, data)
-    kd.epoch(0.5, 0.6, sampler="adaptive", alpha=1.0)
+    kd.epoch(EpochAction(0.5, 0.6, sampler="adaptive", alpha=1.0))
     plain = DistillationRun(cfg("labels"), shards, 2, data)
-    plain.epoch(0.5, 0.6, sampler="adaptive")
+    plain.epoch(EpochAction(0.5, 0.6, sampler="adaptive"))
     for p, q in zip(kd.student.parameters(), plain.student.parameters()):
         assert torch.allclose(p, q, atol=1e-5)
     soft = DistillationRun(cfg(), shards, 2, data)
-    soft.epoch(0.5, 0.6, sampler="adaptive", alpha=0.0)
+    soft.epoch(EpochAction(0.5, 0.6, sampler="adaptive", alpha=0.0))
     assert any(not torch.allclose(p, q, atol=1e-3) for p, q in zip(soft.student.parameters(), kd.student.parameters()))
     assert kd.history[0]["alpha"] == 1.0 and soft.history[0]["alpha"] == 0.0
 
@@ -263,7 +265,7 @@ def test_run_epoch_alpha_one_trains_like_labels_only(inputs):
 def test_alpha_for_a_loss_without_a_label_weight_is_a_config_error(inputs):
     cfg, data, shards = inputs
     with pytest.raises(ConfigError, match="env.control_alpha"):
-        DistillationRun(cfg("dkd"), shards, 0, data).epoch(alpha=0.5)
+        DistillationRun(cfg("dkd"), shards, 0, data).epoch(EpochAction(alpha=0.5))
 
 
 def test_run_exposes_d_label_and_the_clean_sampler_uses_it(inputs):
@@ -274,6 +276,6 @@ def test_run_exposes_d_label_and_the_clean_sampler_uses_it(inputs):
     obs = run.observe()
     assert obs["d_label_q50"] == pytest.approx(torch.quantile(d_label.double(), 0.5).item())
     assert 0 <= obs["d_label_q50"] <= obs["d_label_q90"] <= 1
-    stats = run.epoch(fraction=0.5, sampler="clean", mix=1.0)
+    stats = run.epoch(EpochAction(fraction=0.5, sampler="clean", mix=1.0))
     assert stats.subset_d_label_mean < d_label.mean().item()
     assert stats.mix == 1.0

@@ -15,8 +15,8 @@ from rlkd.distill.losses import HintonKD, MultiTeacherKD, Targets
 from rlkd.env.curriculum_env import CurriculumEnv
 from rlkd.models import build_model, read_metadata
 from rlkd.models.inference import predict_logits
-from rlkd.rl.export import space_entry
 from rlkd.reports.evaluate import run_evaluate
+from rlkd.rl.export import space_entry
 from tests.conftest import SMALL_TEACHER, run_overrides
 
 WEAK_TEACHER = ["teacher.epochs=1"]  # the same tiny_cnn stopped early: a clearly worse second teacher

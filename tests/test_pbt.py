@@ -33,7 +33,7 @@ def test_explore_redraws_a_quarter_and_scales_the_rest_within_range():
 
 def test_a_pbt_budget_sizes_the_population_to_spend_it():
     assert population_size(load_config(None, ["distill.epochs=40"])) == 4
-    assert population_size(load_config(None, ["distill.epochs=40", "tune.pbt_budget=12217"])) == 305
-    assert population_size(load_config(None, ["distill.epochs=40", "tune.pbt_budget=50"])) == 4  # at least
-    half = load_config(None, ["distill.epochs=40", "tune.pbt_budget=12217", "env.budget=0.5"])
+    assert population_size(load_config(None, ["distill.epochs=40", "tune.pbt.budget=12217"])) == 305
+    assert population_size(load_config(None, ["distill.epochs=40", "tune.pbt.budget=50"])) == 4  # at least
+    half = load_config(None, ["distill.epochs=40", "tune.pbt.budget=12217", "env.budget=0.5"])
     assert population_size(half) == 610  # each member sees half the samples

@@ -12,7 +12,7 @@ from tests.test_errors import load_launch
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["teacher.epochs=3", "teacher.cross_fit=2", "distill.epochs=2", "ppo.iterations=1", "ppo.episodes_per_batch=1",
         "ppo.hidden=[8]", "ppo.num_epochs=1", "resources.num_env_runners=0", "env.eval_seeds=2",
-        "resources.precompute_actors=1", "tune.recipe_samples=2", "tune.recipe_grace_period=1"]
+        "resources.precompute.actors=1", "tune.recipe.samples=2", "tune.recipe.grace_period=1"]
 
 
 def launch(*args, cwd=ROOT):
@@ -85,9 +85,9 @@ def test_teacher_stage_ignores_what_only_precompute_reads(tmp_path):
 
 
 @pytest.mark.parametrize("stage, same, other", [
-    ("recipe", ["env.eval_seeds=48", "seeds.evaluate_on=confirmation.default", "tune.pbt_budget=100",
+    ("recipe", ["env.eval_seeds=48", "seeds.evaluate_on=confirmation.default", "tune.pbt.budget=100",
                 "tune.param_space={ppo.lr: {choice: [0.001]}}", "ppo.checkpoints=[a]"],
-     ["seeds.choice=[50000, 60000]", "tune.recipe_samples=3", "distill.epochs=3"]),
+     ["seeds.choice=[50000, 60000]", "tune.recipe.samples=3", "distill.epochs=3"]),
     ("train", ["env.eval_seeds=48", "seeds.evaluation=[40000, 41000]", "tune.tuned_baseline=false",
                "ppo.checkpoint=x"], ["seeds.choice=[50000, 60000]", "ppo.seed=1"]),
     ("tune", ["env.eval_seeds=48", "ppo.checkpoints=[a]"], ["seeds.choice=[50000, 60000]"]),

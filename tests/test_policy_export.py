@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from rlkd.cli import main
+from rlkd.curriculum.observation import OBS_KEYS
 from rlkd.curriculum.policies import load_policy
-from rlkd.env.curriculum_env import OBS_KEYS
 from rlkd.errors import CheckpointError
-from tests.conftest import FRACTION_ONLY
-from tests.conftest import args_for
+from tests.conftest import FRACTION_ONLY, args_for
 
 ACTION_KINDS = {"continuous": [], "discrete": FRACTION_ONLY + ["env.action=discrete", "env.control_fraction=false"]}
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from rlkd.config import DistillConfig, load_config
+from rlkd.curriculum.actions import EpochAction
 from rlkd.data import DatasetSplits, Split
 from rlkd.data.shards import SplitShards, TeacherShards
 from rlkd.distill import DistillationRun, NonFiniteLossError
@@ -80,11 +81,12 @@ def test_lanes_equal_lone_runs(inputs):
     cfgs = [config(), config("env.budget=0.4"), config("distill.lr=0.01", "distill.batch_size=48"),
             config("distill.mode=multi_teacher")]
     actions = [
-        [{"sampler": "adaptive", "difficulty": 0.2, "fraction": 0.5}, {"fraction": 0.9, "temperature": 2.0},
-         None, {"sampler": "random", "fraction": 0.3, "mix": 0.5, "alpha": 0.3}],
-        [{"sampler": "hard_mining", "difficulty": 0.7, "fraction": 0.6, "alpha": 0.3}, None,
-         {"sampler": "mixed", "fraction": 0.8, "temperature": 2.0, "alpha": 0.3}, {"teacher_weights": [1.0]}],
-        [{"sampler": "clean", "fraction": 0.4}, None, {"sampler": "easy_to_hard"}, {"temperature": 8.0}],
+        [EpochAction(sampler="adaptive", difficulty=0.2, fraction=0.5), EpochAction(fraction=0.9, temperature=2.0),
+         EpochAction(), EpochAction(sampler="random", fraction=0.3, mix=0.5, alpha=0.3)],
+        [EpochAction(sampler="hard_mining", difficulty=0.7, fraction=0.6, alpha=0.3), EpochAction(),
+         EpochAction(sampler="mixed", fraction=0.8, temperature=2.0, alpha=0.3), EpochAction(teacher_weights=(1.0,))],
+        [EpochAction(sampler="clean", fraction=0.4), EpochAction(), EpochAction(sampler="easy_to_hard"),
+         EpochAction(temperature=8.0)],
     ]
     population = StudentPopulation(cfgs, shards, [0, 1, 2, 3], data)
     assert population.batched and len(population) == 4
@@ -96,7 +98,7 @@ def test_lanes_equal_lone_runs(inputs):
             if lone.finished:
                 assert results[epoch][k] is None  # lane 1's budget ends after two epochs
                 continue
-            assert_same_stats(lone.epoch(**(step[k] or {})), results[epoch][k])
+            assert_same_stats(lone.epoch(step[k]), results[epoch][k])
         assert_same_weights(lone, population.runs[k])
         lone_obs, lane_obs = lone.observe(), population.runs[k].observe()
         assert lone_obs.keys() == lane_obs.keys()
@@ -119,7 +121,7 @@ def test_lane_without_a_batch_is_not_touched(inputs):
 
     # the stacked bias of the first layer: one gradient per step (the batched backward), before any update
     population.stack.params["net.1.bias"].register_post_accumulate_grad_hook(snapshot)
-    population.epoch([{"sampler": "full"}, {"sampler": "random", "fraction": 0.3}])
+    population.epoch([EpochAction(sampler="full"), EpochAction(sampler="random", fraction=0.3)])
     own_batches, steps = (len(batch_bounds(run.history[-1]["subset_size"], 64)) - 1 for run in population.runs[::-1])
     assert len(snapshots) == steps > own_batches + 1
     after = snapshots[own_batches:] + [([p.detach() for p in short.student.parameters()],
@@ -139,11 +141,11 @@ def test_fallback_trains_lane_by_lane(inputs, caplog):
         population = StudentPopulation(cfg, shards, [0, 1], data)
     assert not population.batched and "buffers" in population.reason
     assert sum("cannot be batched" in r.getMessage() for r in caplog.records) == 1
-    actions = [{"fraction": 0.3, "sampler": "adaptive"}, {"fraction": 0.2, "sampler": "random"}]
+    actions = [EpochAction(fraction=0.3, sampler="adaptive"), EpochAction(fraction=0.2, sampler="random")]
     results = population.epoch(actions)
     for k, action in enumerate(actions):
         lone = DistillationRun(cfg, shards, k, data)
-        stats = lone.epoch(**(action or {}))
+        stats = lone.epoch(action)
         assert {**asdict(stats), "seconds": 0} == {**asdict(results[k]), "seconds": 0}
         assert all(torch.equal(p, q) for p, q in zip(lone.student.state_dict().values(),
                                                      population.runs[k].student.state_dict().values()))
@@ -154,36 +156,37 @@ def test_one_lane_is_a_lone_run(inputs):
     population = StudentPopulation(config(), shards, [7], data)
     assert not population.batched and population.reason.startswith("one lane")
     lone = DistillationRun(config(), shards, 7, data)
-    assert population.epoch([None])[0].loss == lone.epoch().loss
+    assert population.epoch([EpochAction()])[0].loss == lone.epoch().loss
 
 
 def test_lane_state_round_trips_through_a_lone_run(inputs):
     data, shards = inputs
     cfg = config("distill.epochs=4")
     population = StudentPopulation(cfg, shards, [0, 1, 2], data)
-    population.epoch([{"fraction": 0.6}, {"fraction": 0.8, "sampler": "adaptive"}, None])
+    population.epoch([EpochAction(fraction=0.6), EpochAction(fraction=0.8, sampler="adaptive"), EpochAction()])
     state = copy.deepcopy(population.state_dict(1))
     assert all(t.untyped_storage().nbytes() == t.numel() * t.element_size() for t in state["student"].values())
     lone = DistillationRun(cfg, shards, 99, data)  # another seed: everything must come from the state
     lone.load_state_dict(state)
-    action = {"fraction": 0.7, "sampler": "hard_mining", "difficulty": 0.6}
-    lane_stats = population.epoch([None, action, None])[1]
-    assert_same_stats(lone.epoch(**action), lane_stats)
+    action = EpochAction(fraction=0.7, sampler="hard_mining", difficulty=0.6)
+    lane_stats = population.epoch([EpochAction(), action, EpochAction()])[1]
+    assert_same_stats(lone.epoch(action), lane_stats)
     assert_same_weights(lone, population.runs[1])
     # and back: the lone run's state into lane 0, which then trains as the lone run does
     population.load_state_dict(0, copy.deepcopy(lone.state_dict()))
-    assert_same_stats(lone.epoch(), population.epoch([None, None, None])[0])
+    assert_same_stats(lone.epoch(), population.epoch([EpochAction(), EpochAction(), EpochAction()])[0])
     assert_same_weights(lone, population.runs[0])
 
 
 def test_reset_starts_a_lane_as_a_fresh_run(inputs):
     data, shards = inputs
     population = StudentPopulation(config(), shards, [0, 1], data)
-    population.epoch([None, None])
+    population.epoch([EpochAction(), EpochAction()])
     population.reset(1, seed=5)
     fresh = DistillationRun(config(), shards, 5, data)
     assert population.runs[1].epoch_index == 0
-    assert_same_stats(fresh.epoch(fraction=0.5), population.epoch([None, {"fraction": 0.5}])[1])
+    assert_same_stats(fresh.epoch(EpochAction(fraction=0.5)),
+                      population.epoch([EpochAction(), EpochAction(fraction=0.5)])[1])
     assert_same_weights(fresh, population.runs[1])
 
 
@@ -192,12 +195,12 @@ def test_a_diverged_lane_does_not_touch_the_others(inputs):
     population = StudentPopulation(config(), shards, [0, 1], data)
     with torch.no_grad():
         next(population.runs[1].student.parameters())[0, 0] = float("nan")
-    results = population.epoch([None, None])
+    results = population.epoch([EpochAction(), EpochAction()])
     assert isinstance(results[1], NonFiniteLossError) and population.finished == [False, True]
     lone = DistillationRun(config(), shards, 0, data)
     assert_same_stats(lone.epoch(), results[0])
     assert_same_weights(lone, population.runs[0])
-    assert population.epoch([None, None])[1] is None
+    assert population.epoch([EpochAction(), EpochAction()])[1] is None
 
 
 def test_a_bad_action_leaves_every_lane_as_it_was(inputs):
@@ -205,7 +208,7 @@ def test_a_bad_action_leaves_every_lane_as_it_was(inputs):
     population = StudentPopulation([config(), config("distill.mode=labels")], shards, [0, 1], data)
     before = [run.gen.get_state() for run in population.runs]
     with pytest.raises(ConfigError, match="distill.mode"):
-        population.epoch([{"fraction": 0.5}, {"alpha": 0.5}])  # labels has no label weight to set
+        population.epoch([EpochAction(fraction=0.5), EpochAction(alpha=0.5)])  # labels has no label weight to set
     assert all(torch.equal(run.gen.get_state(), state) for run, state in zip(population.runs, before))
 
 
@@ -266,7 +269,8 @@ def test_mlp_students_train_through_plain_matmuls_as_through_vmap():
 
     def students():
         torch.manual_seed(3)
-        return [build_model("mlp", 10, 1, False, input_shape=(1, 12, 12), model_kwargs={"hidden": [32, 16]}) for _ in range(3)]
+        return [build_model("mlp", 10, 1, False, input_shape=(1, 12, 12), model_kwargs={"hidden": [32, 16]})
+                for _ in range(3)]
 
     assert linear_chain(students()[0]) == ["net.1", "net.3", "net.5"]
     assert linear_chain(build_model("tiny_cnn", 10, 1, False, input_shape=(1, 12, 12))) is None

@@ -56,7 +56,7 @@ def test_unknown_search_key_is_a_clear_error(tmp_path, teacher_dir, shards_dir, 
 def test_pbt_baseline_schedule_and_evaluate_shows_it(tmp_path, teacher_dir, shards_dir, trained_ppo, capfd):
     out = tmp_path / "pbt"
     base = []
-    for o in run_overrides(teacher_dir, shards_dir) + ["distill.epochs=2", "tune.pbt_population=2",
+    for o in run_overrides(teacher_dir, shards_dir) + ["distill.epochs=2", "tune.pbt.population=2",
                                                         "tune.perturbation_interval=1"]:
         base += ["--set", o]
     assert main(["pbt", "--out", str(out), *base]) == 0

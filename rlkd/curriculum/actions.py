@@ -12,9 +12,13 @@ from rlkd.config import Config, EnvConfig
 
 @dataclass(frozen=True)
 class EpochAction:
-    """Everything a curriculum chooses for one epoch; None leaves the run's configured value."""
+    """Everything a curriculum chooses for one epoch: the one argument of `DistillationRun.epoch`, `plan_epoch`
+    and (one per lane) `StudentPopulation.epoch`. None leaves the run's configured value, so `EpochAction()` is
+    the config's own epoch (what `rlkd distill` trains). A new action dimension is one field here and its use
+    in `plan_epoch`; a per-lane value the population's fused optimizer step cannot share (a per-lane lr) goes
+    into its lane-grouping key (`rlkd.distill.population._loss_key`) too."""
 
-    difficulty: float
+    difficulty: Optional[float] = None
     fraction: Optional[float] = None
     temperature: Optional[float] = None
     teacher_weights: Optional[tuple[float, ...]] = None
@@ -23,10 +27,8 @@ class EpochAction:
     mix: Optional[float] = None  # share of the subset from the sampler's window, the rest uniform in each class
     feature_scale: Optional[float] = None  # factor on distill.feature.weights this epoch
 
-    def as_epoch_kwargs(self) -> dict:
-        return {"difficulty": self.difficulty, "fraction": self.fraction, "temperature": self.temperature,
-                "teacher_weights": None if self.teacher_weights is None else list(self.teacher_weights),
-                "sampler": self.sampler, "alpha": self.alpha, "mix": self.mix, "feature_scale": self.feature_scale}
+
+CONFIGURED = EpochAction()  # the config's own epoch
 
 
 def action_dims(cfg: EnvConfig, num_teachers: int) -> list[str]:

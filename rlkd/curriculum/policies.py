@@ -16,6 +16,7 @@ import numpy as np
 
 from rlkd.config import Config, absolute_paths, config_from_dict
 from rlkd.curriculum.actions import EpochAction, action_dims, decode_action
+from rlkd.curriculum.observation import OBS_KEYS
 from rlkd.curriculum.policy_net import POLICY_SPEC, PolicyNetwork, describe_space, load_policy_network
 from rlkd.errors import CheckpointError, ConfigError
 
@@ -151,13 +152,11 @@ def env_action_space(cfg: Config, num_teachers: int) -> dict:
 def load_policy(checkpoint_dir: str | Path) -> LearnedPolicy:
     """Restore the policy from the export `rlkd train` / `rlkd tune` write beside a checkpoint (policy.json +
     policy.safetensors): safe on folders from others, since nothing is unpickled, and it needs no Ray."""
-    from rlkd.env.curriculum_env import OBS_KEYS  # the env defines the observation (imported here: env -> curriculum)
-
     root = Path(checkpoint_dir).resolve()
     network = load_policy_network(root)
     spec_path = root / POLICY_SPEC
     try:
-        cfg = absolute_paths(config_from_dict(network.spec.config))
+        cfg = absolute_paths(config_from_dict(network.spec.config, stored=str(spec_path)))
     except ConfigError as exc:
         raise CheckpointError(f"{spec_path}: its rlkd_config is not valid for this rlkd ({exc})") from None
     observation, ours = describe_space(network.spec.observation_space), f"Box(shape=({len(OBS_KEYS)},))"

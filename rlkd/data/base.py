@@ -36,7 +36,8 @@ class Split:
         if self.images.dtype not in INPUT_DTYPES or not 2 <= self.images.ndim <= 4:
             raise DataError(f"inputs must be a uint8 or float32 tensor N x C x H x W, N x C x L or N x F, got "
                             f"{self.images.dtype} {tuple(self.images.shape)}")
-        if self.labels.dtype != torch.int64 or len(self.labels) != len(self.images) or len(self.ids) != len(self.images):
+        if (self.labels.dtype != torch.int64 or len(self.labels) != len(self.images)
+            or len(self.ids) != len(self.images)):
             raise DataError("labels (int64) and ids must have one entry per image")
 
     def __len__(self) -> int:

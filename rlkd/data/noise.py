@@ -21,7 +21,8 @@ from rlkd.data.base import SPLITS, DatasetSplits, Split
 from rlkd.errors import DataError
 
 
-def flip_labels(labels: torch.Tensor, num_classes: int, rate: float, kind: str, seed: int | Sequence[int]) -> torch.Tensor:
+def flip_labels(labels: torch.Tensor, num_classes: int, rate: float, kind: str,
+                seed: int | Sequence[int]) -> torch.Tensor:
     """A copy of `labels` with exactly round(rate * N) of them, chosen by `seed`, moved to another class.
 
     symmetric: each chosen label becomes a uniformly random *other* class; pairflip: y -> (y + 1) mod C

@@ -19,7 +19,7 @@ remaining mass 1 - sum(topk_val) is spread evenly over the other C - k
 classes; the reader returns log p as logits, so softmax(logits) = p.
 
 Plain pyarrow or HF `datasets` read the files without Ray.
-"""
+"""  # noqa: E501  (markdown table rows cannot be wrapped)
 
 from __future__ import annotations
 
@@ -320,7 +320,8 @@ def load_shards(path: str | Path, expect: Optional[ShardExpectation] = None) -> 
         _check_expectation(path, manifest, expect)
     _verify_files(path, manifest, _bytes_digest(raw))
     _verify_projection(path, manifest)
-    schema = shard_schema(manifest["num_classes"], len(manifest["teachers"]), manifest["logits_dtype"], manifest["topk"],
+    schema = shard_schema(manifest["num_classes"], len(manifest["teachers"]),
+                          manifest["logits_dtype"], manifest["topk"],
                           embedding_dim(manifest))
     tables = []
     for entry in manifest["shards"]:

@@ -61,7 +61,8 @@ def render_view(images: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
     views = torch.as_tensor(views, device=images.device)
     n = images.shape[0]
     height, width = view_extent(tuple(images.shape[1:]))
-    identity = (views[:, 0] == 0) & (views[:, 1] == 0) & (views[:, 2] == height) & (views[:, 3] == width) & (views[:, 4] == 0)
+    identity = ((views[:, 0] == 0) & (views[:, 1] == 0) & (views[:, 2] == height) & (views[:, 3] == width)
+                & (views[:, 4] == 0))
     if bool(identity.all()):
         return images
     if images.ndim != 4:

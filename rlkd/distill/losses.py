@@ -148,8 +148,8 @@ class DecoupledKD(nn.Module):
 
     def __init__(self, cfg: DistillConfig):
         super().__init__()
-        self.alpha, self.beta = cfg.dkd_alpha, cfg.dkd_beta
-        self.warmup, self.ce_weight = cfg.dkd_warmup, cfg.dkd_ce_weight
+        self.alpha, self.beta = cfg.dkd.alpha, cfg.dkd.beta
+        self.warmup, self.ce_weight = cfg.dkd.warmup, cfg.dkd.ce_weight
 
     def forward(self, student_logits: torch.Tensor, t: Targets) -> torch.Tensor:
         temp = t.temperature

@@ -38,11 +38,19 @@ from typing import Optional, Sequence, Union
 import torch
 
 from rlkd.config import Config
+from rlkd.curriculum.actions import EpochAction
 from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards
 from rlkd.distill.lane_optim import step_lanes
-from rlkd.distill.run import (DistillationRun, EpochPlan, EpochStats, NonFiniteLossError, RunData, batch_targets,
-                              eval_scores)
+from rlkd.distill.run import (
+    DistillationRun,
+    EpochPlan,
+    EpochStats,
+    NonFiniteLossError,
+    RunData,
+    batch_targets,
+    eval_scores,
+)
 from rlkd.distill.stacked import StackedStudents
 from rlkd.errors import ConfigError, RlkdError
 
@@ -94,9 +102,10 @@ class StudentPopulation:
         """Per lane: its run has ended (epochs or budget) or its loss diverged."""
         return [run.finished or bad for run, bad in zip(self.runs, self.diverged)]
 
-    def epoch(self, actions: Sequence[Optional[dict]], lanes: Optional[Sequence[int]] = None) -> list[EpochResult]:
-        """Train `lanes` (default: every unfinished lane) one epoch; lane k takes `actions[k]`, the keyword
-        arguments of `DistillationRun.epoch` (None: the config's defaults). The other lanes are not touched.
+    def epoch(self, actions: Sequence[EpochAction], lanes: Optional[Sequence[int]] = None) -> list[EpochResult]:
+        """Train `lanes` (default: every unfinished lane) one epoch; lane k takes `actions[k]` (`EpochAction()`:
+        the lane config's own epoch; a lane that does not train ignores its entry). The other lanes are not
+        touched.
 
         Per lane: its EpochStats; the NonFiniteLossError a lone run would have raised (the lane is then
         finished); or None for a lane that did not train.
@@ -158,18 +167,18 @@ class StudentPopulation:
         self.runs[k], self.diverged[k] = run, False
 
     # ------------------------------------------------------------------ the batched epoch
-    def _lone_epoch(self, k: int, action: Optional[dict]) -> EpochResult:
+    def _lone_epoch(self, k: int, action: EpochAction) -> EpochResult:
         try:
-            return self.runs[k].epoch(**(action or {}))
+            return self.runs[k].epoch(action)
         except NonFiniteLossError as err:
             self.diverged[k] = True
             return err
 
-    def _plan(self, active: list[int], actions: Sequence[Optional[dict]]) -> dict[int, EpochPlan]:
+    def _plan(self, active: list[int], actions: Sequence[EpochAction]) -> dict[int, EpochPlan]:
         """Every active lane's plan; an action that fails leaves every lane's generator as it was."""
         before = {k: self.runs[k].gen.get_state() for k in active}
         try:
-            return {k: self.runs[k].plan_epoch(**(actions[k] or {})) for k in active}
+            return {k: self.runs[k].plan_epoch(actions[k]) for k in active}
         except Exception:
             for k, state in before.items():
                 self.runs[k].gen.set_state(state)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from rlkd.config import Config
+from rlkd.curriculum.actions import CONFIGURED, EpochAction
 from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards
 from rlkd.data.views import render_view
@@ -286,19 +287,15 @@ class DistillationRun:
                                           combine(self.teacher_conf, self.teacher_entropy, d_kl))
         return self._difficulty
 
-    def epoch(self, difficulty: Optional[float] = None, fraction: Optional[float] = None,
-              temperature: Optional[float] = None, teacher_weights: Optional[torch.Tensor] = None,
-              sampler: Optional[str] = None, alpha: Optional[float] = None,
-              mix: Optional[float] = None, feature_scale: Optional[float] = None) -> EpochStats:
+    def epoch(self, action: EpochAction = CONFIGURED) -> EpochStats:
         """Train one epoch on the sampler's subset for this action; evaluate on val.
 
-        `alpha` sets the label weight of the loss for this epoch only (kd / multi_teacher); `mix` the share
-        of the subset taken from the sampler's window, the rest drawn uniformly within each class;
+        The action's `alpha` sets the label weight of the loss for this epoch only (kd / multi_teacher); `mix`
+        the share of the subset taken from the sampler's window, the rest drawn uniformly within each class;
         `feature_scale` multiplies distill.feature.weights for this epoch.
         """
         start = time.perf_counter()
-        plan = self.plan_epoch(difficulty, fraction, temperature, teacher_weights, sampler, alpha, mix,
-                               feature_scale)
+        plan = self.plan_epoch(action)
         table = self.teacher_table(plan.temperature)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
@@ -324,35 +321,33 @@ class DistillationRun:
         return self.record_epoch(plan, mean_loss, correct.item(), self.evaluate("val")[0], time.perf_counter() - start)
 
     # the steps of `epoch` that StudentPopulation drives for many runs at once
-    def plan_epoch(self, difficulty: Optional[float] = None, fraction: Optional[float] = None,
-                   temperature: Optional[float] = None, teacher_weights: Optional[torch.Tensor] = None,
-                   sampler: Optional[str] = None, alpha: Optional[float] = None,
-                   mix: Optional[float] = None, feature_scale: Optional[float] = None) -> EpochPlan:
-        """The next epoch for this action (the arguments of `epoch`): draws its subset, order and views."""
+    def plan_epoch(self, action: EpochAction = CONFIGURED) -> EpochPlan:
+        """The next epoch for this action: draws its subset, order and views."""
         if self.finished:
             raise RlkdError(f"the run has finished: {self.epoch_index} of {self.epochs} epochs, "
                             f"{self.samples_seen} of {self.budget_samples} budget samples")
-        cur, dc = self.cfg.curriculum, self.cfg.distill
-        action = SamplerAction(cur.difficulty if difficulty is None else float(difficulty),
-                               cur.fraction if fraction is None else float(fraction), self.progress,
-                               1.0 if mix is None else float(mix))
-        if alpha is not None and dc.mode not in LABEL_WEIGHTED:
+        cur, dc, a = self.cfg.curriculum, self.cfg.distill, action
+        sampler_action = SamplerAction(cur.difficulty if a.difficulty is None else float(a.difficulty),
+                                       cur.fraction if a.fraction is None else float(a.fraction), self.progress,
+                                       1.0 if a.mix is None else float(a.mix))
+        if a.alpha is not None and dc.mode not in LABEL_WEIGHTED:
             raise ConfigError(f"distill.mode: {dc.mode!r} has no label weight for an epoch's alpha to set; use one "
                               f"of {', '.join(LABEL_WEIGHTED)}, or turn env.control_alpha off")
-        label_weight = dc.alpha if alpha is None else float(alpha)
-        temp = dc.temperature if temperature is None else float(temperature)
+        label_weight = dc.alpha if a.alpha is None else float(a.alpha)
+        temp = dc.temperature if a.temperature is None else float(a.temperature)
         d_sample = self.difficulty().d_sample
-        name = sampler or cur.sampler
+        name = a.sampler or cur.sampler
         scores = self.d_label if name in LABEL_RANKED else d_sample
-        idx = sample_indices(name, scores, self.labels, action, cur, self.gen).to(self.device)
+        idx = sample_indices(name, scores, self.labels, sampler_action, cur, self.gen).to(self.device)
         order = idx[torch.randperm(len(idx), generator=self.gen).to(self.device)]
         order = order[:budget_take(len(order), self.budget_samples - self.samples_seen,
                                    self.epoch_index + 1 < self.epochs)]
         views = torch.randint(self.num_views, (len(order),), generator=self.gen).to(self.device)
-        weights = None if teacher_weights is None else torch.as_tensor(teacher_weights, dtype=torch.float32,
-                                                                       device=self.device)
-        return EpochPlan(action, temp, label_weight, d_sample, order, views, weights,
-                         batch_bounds(len(order), dc.batch_size), 1.0 if feature_scale is None else float(feature_scale))
+        weights = None if a.teacher_weights is None else torch.as_tensor(a.teacher_weights, dtype=torch.float32,
+                                                                         device=self.device)
+        return EpochPlan(sampler_action, temp, label_weight, d_sample, order, views, weights,
+                         batch_bounds(len(order), dc.batch_size),
+                         1.0 if a.feature_scale is None else float(a.feature_scale))
 
     def teacher_table(self, temperature: float) -> dict[str, Optional[torch.Tensor]]:
         """The teacher tables this run's loss reads, flattened to (T, N*V, C): a batch picks its rows."""

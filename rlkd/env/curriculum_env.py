@@ -6,37 +6,25 @@ that epoch (the seed applied it one epoch late and credited the wrong action).
 The episode ends when the run does: after distill.epochs epochs or when its
 compute budget (env.budget, docs/distill.md) is spent, whichever is first.
 
-Observation (Box of 11 floats in [0, 1]), after the last epoch trained:
-    0 val_acc           val accuracy / 100 (0 before the first epoch)
-    1 train_loss        l / (1 + l) of the mean training loss (0 before the first epoch)
-    2-4 difficulty_q10/q50/q90   quantiles of D_sample under the current student
-    5 agreement         share of train samples where student and teacher argmax agree
-    6 progress          share of the run done: max(epochs done / epochs, budget_used), 1 at the end
-    7 last_fraction     share of the training set the last epoch used
-    8 budget_used       samples seen / the run's budget of samples (1 when the budget is spent)
-    9-10 d_label_q50/q90  quantiles of D_label = 1 - p_t(label) over train: how much label noise the
-                        teacher sees (fixed for a run; docs/distill.md)
+The observation and the action space: rlkd.curriculum.observation.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional, Union
 
 import gymnasium as gym
 import numpy as np
 
 from rlkd.config import Config, config_from_dict, config_to_dict
-from rlkd.curriculum.actions import EpochAction, action_dims, decode_action
+from rlkd.curriculum.actions import EpochAction, decode_action
+from rlkd.curriculum.observation import encode_observation, env_spaces
 from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards, manifest_digest
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun, EpochStats, NonFiniteLossError
 from rlkd.env.reward import curriculum_reward, reference_train_loss
 from rlkd.seeds import episode_range
-
-OBS_KEYS = ("val_acc", "train_loss", "difficulty_q10", "difficulty_q50", "difficulty_q90", "agreement", "progress",
-            "last_fraction", "budget_used", "d_label_q50", "d_label_q90")
 
 _INPUTS: dict[str, tuple[str, tuple[DatasetSplits, TeacherShards]]] = {}  # config -> (manifest digest, inputs)
 
@@ -52,12 +40,6 @@ def shared_inputs(cfg: Config) -> tuple[DatasetSplits, TeacherShards]:
     return _INPUTS[key][1]
 
 
-def encode_observation(obs: dict[str, float]) -> np.ndarray:
-    loss = obs["train_loss"]
-    values = dict(obs, train_loss=0.0 if not math.isfinite(loss) else loss / (1.0 + loss))
-    return np.clip(np.array([values[k] for k in OBS_KEYS], dtype=np.float32), 0.0, 1.0)
-
-
 class EpochStepper:
     """Applies one EpochAction to a run and scores it with the seed reward: shared by the env and `apply`."""
 
@@ -68,7 +50,7 @@ class EpochStepper:
     def step(self, action: EpochAction) -> tuple[float, bool, dict]:
         """(reward, diverged, info) for one epoch trained with `action`."""
         try:
-            return self.score(self.run.epoch(**action.as_epoch_kwargs()))
+            return self.score(self.run.epoch(action))
         except NonFiniteLossError as exc:
             return self.score(exc)
 
@@ -104,16 +86,6 @@ def env_setup(env_config: Optional[dict]) -> Config:
 
         torch.set_num_threads(cfg.resources.torch_threads)
     return cfg
-
-
-def env_spaces(cfg: Config, num_teachers: int) -> tuple[gym.Space, gym.spaces.Box]:
-    """(action space, observation space) of one curriculum env."""
-    env = cfg.env
-    if env.action == "discrete":
-        action_space = gym.spaces.Discrete(env.difficulty_bins)
-    else:
-        action_space = gym.spaces.Box(0.0, 1.0, shape=(len(action_dims(env, num_teachers)),), dtype=np.float32)
-    return action_space, gym.spaces.Box(0.0, 1.0, shape=(len(OBS_KEYS),), dtype=np.float32)
 
 
 def draw_run_seed(rng: np.random.Generator, cfg: Config) -> int:

@@ -7,11 +7,13 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 from rlkd.config import Config
+from rlkd.curriculum.actions import CONFIGURED
+from rlkd.curriculum.observation import encode_observation
 from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards
 from rlkd.distill.population import StudentPopulation
 from rlkd.distill.run import eval_scores
-from rlkd.env.curriculum_env import EpochStepper, encode_observation
+from rlkd.env.curriculum_env import EpochStepper
 
 
 @dataclass
@@ -39,12 +41,11 @@ def run_policies(runs: Sequence[PolicyRun], data: DatasetSplits, shards: Teacher
         lanes = [k for k, done in enumerate(population.finished) if not done]
         if not lanes:
             break
-        actions, kwargs = {}, [None] * len(runs)
+        actions = [CONFIGURED] * len(runs)
         for k in lanes:
             lane = population.runs[k]
             actions[k] = runs[k].policy.act(observations[k], lane.epoch_index, lane.epochs)
-            kwargs[k] = actions[k].as_epoch_kwargs()
-        results = population.epoch(kwargs, lanes=lanes)
+        results = population.epoch(actions, lanes=lanes)
         for k in lanes:
             _, _, info = steppers[k].score(results[k])
             trajectories[k].append({**info, "action": asdict(actions[k])})

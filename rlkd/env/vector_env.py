@@ -18,10 +18,10 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from rlkd.curriculum.actions import decode_action
+from rlkd.curriculum.actions import CONFIGURED, EpochAction, decode_action
+from rlkd.curriculum.observation import encode_observation, env_spaces
 from rlkd.distill.population import StudentPopulation
-from rlkd.env.curriculum_env import (EpochStepper, draw_run_seed, encode_observation, env_setup,
-                                     env_spaces, shared_inputs)
+from rlkd.env.curriculum_env import EpochStepper, draw_run_seed, env_setup, shared_inputs
 
 
 class CurriculumVectorEnv(VectorEnv):
@@ -73,10 +73,10 @@ class CurriculumVectorEnv(VectorEnv):
             self.steppers[k] = EpochStepper(self.cfg, self.population.runs[k])
             infos = self._add_info(infos, {"run_seed": run_seed}, int(k))
         lanes = [k for k in range(self.num_envs) if not self._ended[k]]
-        epoch_kwargs: list[Optional[dict]] = [None] * self.num_envs
+        epoch_actions: list[EpochAction] = [CONFIGURED] * self.num_envs
         for k in lanes:
-            epoch_kwargs[k] = decode_action(actions[k], self.cfg, self.num_teachers).as_epoch_kwargs()
-        results = self.population.epoch(epoch_kwargs, lanes=lanes)
+            epoch_actions[k] = decode_action(actions[k], self.cfg, self.num_teachers)
+        results = self.population.epoch(epoch_actions, lanes=lanes)
         for k in lanes:
             rewards[k], diverged, info = self.steppers[k].score(results[k])
             terminated[k] = diverged or self.population.runs[k].finished

@@ -3,8 +3,8 @@
 
 The factory is called as `factory(num_classes, in_chans, input_shape, **model_kwargs)` and returns an
 `nn.Module` taking float inputs of `input_shape` ((C, H, W), (C, L) or (F,)) per sample. It has to exist in
-every process Ray starts (precompute actors, env runners, Tune trials), not only in the driver: `runtime_modules` names the
-user's modules that rlkd ships with Ray's runtime environment (`py_modules`) when it starts or joins Ray.
+every process Ray starts (precompute actors, env runners, Tune trials), not only in the driver: `runtime_modules`
+names the user's modules that rlkd ships with Ray's runtime environment (`py_modules`) when it starts or joins Ray.
 """
 
 from __future__ import annotations

@@ -29,13 +29,13 @@ from rlkd.data import SPLITS, DatasetSplits, load_data
 from rlkd.data.shards import MANIFEST, SCHEMA_VERSION, load_shards, read_manifest, shard_entry
 from rlkd.data.views import VIEW_FIELDS, sample_views, view_extent
 from rlkd.errors import DataError
+from rlkd.models.imported import config_modules
 from rlkd.models.inference import resolve_device
 from rlkd.precompute.embeddings import EmbeddingSpec, fit_embedding
 from rlkd.precompute.embeddings import manifest_entry as embedding_entry
 from rlkd.precompute.scoring import LoadedTeacher, score_rows
 from rlkd.precompute.teachers import TeacherBundle, load_teacher_bundles
 from rlkd.ray_runtime import ensure_ray
-from rlkd.models.imported import config_modules
 
 SHARDS_DIR = "shards"
 
@@ -62,7 +62,8 @@ def row_table(cfg: Config, data: DatasetSplits) -> pa.Table:
         views = sample_views(len(s), k, h, w, cfg.data.view_seed + SPLITS.index(split), cfg.data.view_min_scale,
                              cfg.data.view_flip).reshape(-1, 5)
         cols = {"split": pa.array([split] * len(views)), "index": pa.array(np.repeat(np.arange(len(s)), k)),
-                "label": pa.array(np.repeat(s.labels.numpy(), k)), "view": pa.array(np.tile(np.arange(k, dtype=np.int32), len(s)))}
+                "label": pa.array(np.repeat(s.labels.numpy(), k)),
+                "view": pa.array(np.tile(np.arange(k, dtype=np.int32), len(s)))}
         cols.update({f: pa.array(views[:, i]) for i, f in enumerate(VIEW_FIELDS)})
         parts.append(pa.table(cols))
     return pa.concat_tables(parts)
@@ -107,18 +108,18 @@ def write_scored_rows(rows: pa.Table, images: dict[str, np.ndarray], bundles: li
     """The Ray Data pipeline: row blocks -> actor pool of TeacherPredictor -> Parquet files in `folder`."""
     import ray
 
-    batch = res.precompute_batch_size
+    batch = res.precompute.batch_size
     blocks = [rows.slice(i, batch) for i in range(0, rows.num_rows, batch)]
-    gpus = res.precompute_gpus_per_actor
+    gpus = res.precompute.gpus_per_actor
     ray.data.from_arrow(blocks).map_batches(
         TeacherPredictor, batch_size=batch, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=res.precompute_actors),
-        num_cpus=res.precompute_cpus_per_actor, num_gpus=gpus,
+        compute=ray.data.ActorPoolStrategy(size=res.precompute.actors),
+        num_cpus=res.precompute.cpus_per_actor, num_gpus=gpus,
         fn_constructor_kwargs={"images": ray.put(images), "bundles": ray.put(bundles), "num_classes": num_classes,
                                "dtype": dtype, "topk": topk, "device": "cuda" if gpus > 0 else "cpu",
-                               "threads": max(1, math.floor(res.precompute_cpus_per_actor)) if gpus == 0 else 1,
+                               "threads": max(1, math.floor(res.precompute.cpus_per_actor)) if gpus == 0 else 1,
                                "embedding": embedding},
-    ).write_parquet(str(folder), min_rows_per_file=res.precompute_rows_per_shard)
+    ).write_parquet(str(folder), min_rows_per_file=res.precompute.rows_per_shard)
 
 
 def _finish(tmp: Path, final: Path, manifest_base: dict) -> dict:
@@ -153,7 +154,8 @@ def _finish(tmp: Path, final: Path, manifest_base: dict) -> dict:
 def _summary(final: Path, manifest: dict, seconds: float) -> dict:
     shards = load_shards(final)  # read back and hash what was written: the proof it is usable
     metrics = {"shards_path": str(final), "rows": manifest["rows"], "shards": len(manifest["shards"]),
-               "megabytes": round(sum(e["bytes"] for e in manifest["shards"]) / 1e6, 3), "seconds_write": round(seconds, 3),
+               "megabytes": round(sum(e["bytes"] for e in manifest["shards"]) / 1e6, 3),
+               "seconds_write": round(seconds, 3),
                "rows_per_s": round(manifest["rows"] / max(seconds, 1e-9), 1)}
     for split, s in shards.splits.items():
         metrics[f"{split}_d_conf_mean"] = s.d_conf.mean().item()

@@ -17,8 +17,8 @@ from torch import nn
 from rlkd.data.shards import logits_column, shard_schema, topk_columns
 from rlkd.data.views import VIEW_FIELDS, render_view
 from rlkd.difficulty import teacher_difficulty
-from rlkd.models.inference import map_classes
 from rlkd.models.features import FeatureTap
+from rlkd.models.inference import map_classes
 from rlkd.precompute.embeddings import EmbeddingSpec, teacher_features
 from rlkd.precompute.teachers import TeacherBundle
 

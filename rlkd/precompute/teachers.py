@@ -48,7 +48,8 @@ class TeacherBundle:
     def manifest_entry(self) -> dict:
         m = self.main.meta
         return {"checkpoint": self.path, "checkpoint_sha256": self.sha256, "arch": m["arch"],
-                "num_classes": m["num_classes"], "class_map": m.get("class_map"), "temperature": m.get("temperature", 1.0),
+                "num_classes": m["num_classes"], "class_map": m.get("class_map"),
+                "temperature": m.get("temperature", 1.0),
                 "cross_fit": len(self.folds),
                 "folds": [{"temperature": f.meta.get("temperature", 1.0), "holdout_samples": len(f.meta["holdout"])}
                           for f in self.folds]}

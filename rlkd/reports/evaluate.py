@@ -20,8 +20,15 @@ import numpy as np
 
 from rlkd.config import Config, proxy_config, with_overrides
 from rlkd.curriculum.actions import EpochAction
-from rlkd.curriculum.policies import (FixedSchedule, ReplayActions, ReplayFractions, ReplaySchedule,
-                                      baseline_policies, load_policy, mean_actions)
+from rlkd.curriculum.policies import (
+    FixedSchedule,
+    ReplayActions,
+    ReplayFractions,
+    ReplaySchedule,
+    baseline_policies,
+    load_policy,
+    mean_actions,
+)
 from rlkd.curriculum.policy_net import POLICY_SPEC
 from rlkd.distill.inputs import teacher_files
 from rlkd.env.curriculum_env import shared_inputs
@@ -31,14 +38,22 @@ from rlkd.models import read_metadata
 from rlkd.reports.apply import policy_checkpoint
 from rlkd.reports.grid import run_grid
 from rlkd.reports.plots import forest_plot, line_plot
-from rlkd.reports.stats import (CROSSED_METHOD, format_paired, hierarchical_bootstrap, mean_std, overlaps,
-                                paired_bootstrap_examples, paired_summary, required_seeds)
+from rlkd.reports.stats import (
+    CROSSED_METHOD,
+    format_paired,
+    hierarchical_bootstrap,
+    mean_std,
+    overlaps,
+    paired_bootstrap_examples,
+    paired_summary,
+    required_seeds,
+)
 from rlkd.reports.summary import SUMMARY_FILE, evaluation_summary
 from rlkd.seeds import range_seeds, refuse_used_seeds
-from rlkd.workdir import write_json
 from rlkd.tune.budget_search import ROW as BUDGET_ROW
 from rlkd.tune.budget_search import chosen_control, points_cost, read_rl_samples, rl_budget_epochs, tune_at_budget
 from rlkd.tune.recipe import recipe_overrides
+from rlkd.workdir import write_json
 
 AA_ROW = "kd (all data), independent order stream"  # the A/A row: KD_REFERENCE again, another shuffle
 OWN_ROW = "kd, the config's own recipe"  # the user's starting point, when the recipe stage replaced it
@@ -67,7 +82,7 @@ def _is_pbt_row(row) -> bool:
 
 def load_pbt_schedule(path: str) -> list[dict]:
     """The schedule.json of `rlkd pbt`, checked before any run: found bad after the policy's runs, it wastes them."""
-    where, fix = f"tune.pbt_schedule: {path}", "pass --pbt the schedule.json that `rlkd pbt` wrote"
+    where, fix = f"tune.pbt.schedule: {path}", "pass --pbt the schedule.json that `rlkd pbt` wrote"
     try:
         rows = json.loads(Path(path).read_text())
     except OSError as exc:
@@ -110,7 +125,7 @@ def evaluation_seeds(cfg: Config, checkpoints: list[str]) -> tuple[str, list[int
     """(range key, range, seeds) evaluate runs on: the first env.eval_seeds of the range seeds.evaluate_on names,
     refused (ConfigError, exit 2) where it shares a seed with what a checkpoint's training or the recipe used."""
     key, bounds = cfg.seeds.evaluation_range()
-    used = {"the recipe stage's seeds.choice": cfg.tune.recipe_choice} if cfg.tune.recipe_choice else {}
+    used = {"the recipe stage's seeds.choice": cfg.tune.recipe.choice} if cfg.tune.recipe.choice else {}
     for checkpoint in checkpoints:
         trained = checkpoint_choice_range(checkpoint)
         if trained is None:
@@ -127,13 +142,13 @@ def reference_rows(cfg: Config) -> list[tuple[str, list[str], FixedSchedule]]:
     an independent order stream on the same student seeds: its paired difference is the noise floor), and the
     config's own recipe when the recipe stage replaced it (where it kept it, "kd (all data)" is that row)."""
     rows = [(AA_ROW, ["env.budget=1.0", "distill.order_stream=1"], FixedSchedule(AA_ROW, "full"))]
-    if cfg.tune.recipe_replaced:
-        rows.append((OWN_ROW, ["env.budget=1.0", *cfg.tune.recipe_replaced], FixedSchedule(OWN_ROW, "full")))
+    if cfg.tune.recipe.replaced:
+        rows.append((OWN_ROW, ["env.budget=1.0", *cfg.tune.recipe.replaced], FixedSchedule(OWN_ROW, "full")))
     return rows
 
 
 def run_evaluate(cfg: Config, out: Path) -> dict:
-    pbt_schedule = load_pbt_schedule(cfg.tune.pbt_schedule) if cfg.tune.pbt_schedule else None
+    pbt_schedule = load_pbt_schedule(cfg.tune.pbt.schedule) if cfg.tune.pbt.schedule else None
     n = cfg.env.eval_seeds
     checkpoints = [policy_checkpoint(cfg), *cfg.ppo.checkpoints]
     resolved = [str(Path(c).resolve()) for c in checkpoints]
@@ -210,8 +225,8 @@ def kd_tuning_budget(cfg: Config) -> str:
     d, t, p = cfg.distill, cfg.tune, cfg.ppo
     recipe = f"lr {d.lr:g}, temperature {d.temperature:g}, alpha {d.alpha:g}"
     episode_epochs = proxy_config(cfg).distill.epochs
-    kd = (f"chosen on val by `rlkd recipe` over {t.recipe_trials} trials ({t.recipe_epochs} KD epochs)"
-          if t.recipe_trials else "the config's own, not searched (no `rlkd recipe` stage)")
+    kd = (f"chosen on val by `rlkd recipe` over {t.recipe.trials} trials ({t.recipe.epochs_trained} KD epochs)"
+          if t.recipe.trials else "the config's own, not searched (no `rlkd recipe` stage)")
     return (f"Tuning budget: KD's recipe ({recipe}) was {kd}; one PPO run samples at least "
             f"{p.iterations} × {p.episodes_per_batch} {'proxy ' if cfg.env.proxy else ''}episodes of up to "
             f"{episode_epochs} epochs ({p.iterations * p.episodes_per_batch * episode_epochs} KD epochs).")
@@ -313,12 +328,14 @@ def tuning_budgets(cfg: Config, names: list[str], tuned: Optional[dict], train_s
     """Each row's tuning: KD epochs spent choosing it (training samples over the train size), wall time, and the
     split that chose it. None where unknown (a checkpoint without `rlkd train`'s metrics.json)."""
     t = cfg.tune
-    recipe = ({"kd_epochs": t.recipe_epochs, "seconds": t.recipe_seconds or None, "chosen_on": "val"} if t.recipe_trials
+    recipe = ({"kd_epochs": t.recipe.epochs_trained, "seconds": t.recipe.seconds or None, "chosen_on": "val"}
+              if t.recipe.trials
               else {"kd_epochs": 0, "seconds": None, "chosen_on": "none (the config's own recipe)"})
     metrics = train_metrics(cfg)
     rl_samples = read_rl_samples(metrics)
-    policy = {"kd_epochs": None if rl_samples is None else rl_budget_epochs(rl_samples, train_size) + t.recipe_epochs,
-              "seconds": None if metrics is None else metrics.get("seconds", 0) + t.recipe_seconds,
+    policy = {"kd_epochs": (None if rl_samples is None
+                            else rl_budget_epochs(rl_samples, train_size) + t.recipe.epochs_trained),
+              "seconds": None if metrics is None else metrics.get("seconds", 0) + t.recipe.seconds,
               "chosen_on": "val (the reward reads it), from the recipe's"}
     fixed = {"kd_epochs": 0, "seconds": 0.0, "chosen_on": "none (a fixed rule)"}
     rows = {"policy": policy, KD_REFERENCE: recipe, AA_ROW: recipe,
@@ -326,8 +343,8 @@ def tuning_budgets(cfg: Config, names: list[str], tuned: Optional[dict], train_s
             "pbt schedule": {"kd_epochs": None, "seconds": None, "chosen_on": "val (`rlkd pbt`)"}}
     rows.update({name: {**policy, "chosen_on": "the policy's"} for name in POLICY_DERIVED})
     if tuned is not None:
-        rows[BUDGET_ROW] = {"kd_epochs": tuned["spent_kd_epochs"] + t.recipe_epochs,
-                            "seconds": tuned["seconds"] + t.recipe_seconds, "chosen_on": "val, from the recipe's"}
+        rows[BUDGET_ROW] = {"kd_epochs": tuned["spent_kd_epochs"] + t.recipe.epochs_trained,
+                            "seconds": tuned["seconds"] + t.recipe.seconds, "chosen_on": "val, from the recipe's"}
     return {name: rows.get(name, fixed) for name in names}
 
 
@@ -357,7 +374,8 @@ def ppo_run_lines(by_checkpoint: dict[str, list[dict]], results: dict[str, list[
     lines = ["## PPO runs (the unit of replication)", "",
              f"{len(by_checkpoint)} PPO runs, each evaluated on the same seeds; the pooled intervals resample PPO "
              f"runs and seeds ({CROSSED_METHOD}). The rows above are the first run's.", "",
-             "| PPO run | checkpoint | test (mean) | val (mean) | test: policy − kd (all data) |", "|---|---|---|---|---|"]
+             "| PPO run | checkpoint | test (mean) | val (mean) | test: policy − kd (all data) |",
+             "|---|---|---|---|---|"]
     for i, (checkpoint, runs) in enumerate(by_checkpoint.items()):
         versus = paired_summary([r["test_acc_last_epoch"] for r in runs],
                                 [r["test_acc_last_epoch"] for r in results[KD_REFERENCE]])
@@ -380,7 +398,8 @@ def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list
     seen = {k: statistics.mean(r["samples_seen"] for r in v) for k, v in results.items()}
     mean_val = {k: statistics.mean(v) for k, v in val.items()}
     controls = [k for k in results if k != "policy"]
-    correct = {k: np.array([[c == "1" for c in r["test_correct"]] for r in v], dtype=np.int8) for k, v in results.items()}
+    correct = {k: np.array([[c == "1" for c in r["test_correct"]] for r in v], dtype=np.int8)
+               for k, v in results.items()}
     versus = {k: {"test": paired_summary(test["policy"], test[k]), "val": paired_summary(val["policy"], val[k]),
                   "test_examples": paired_bootstrap_examples(correct["policy"], correct[k], EXAMPLE_BOOTSTRAPS),
                   "samples_seen": seen[k], "policy_samples_seen": seen["policy"]} for k in controls}
@@ -410,7 +429,8 @@ def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list
              "## Tuning budgets", "",
              "What choosing each row cost, in KD epochs (training samples over the train size; the policy's "
              "include its proxy episodes and the recipe search it started from) and wall time, and the split "
-             "that chose it.", "", "| method | tuning budget (KD epochs) | wall time | chosen on |", "|---|---|---|---|",
+             "that chose it.", "", "| method | tuning budget (KD epochs) | wall time | chosen on |",
+             "|---|---|---|---|",
              *(f"| {k} | {_budget_cell(b['kd_epochs'], '')} | {_budget_cell(b['seconds'], ' s')} | {b['chosen_on']} |"
                for k, b in budgets.items()), "",
              kd_tuning_budget(cfg), "", tuned_line, "", *([rl_cost, ""] if rl_cost else [])]
@@ -473,7 +493,8 @@ def write_report(out: Path, results: dict[str, list[dict]], policy_actions: list
     line_plot(out / "val_acc.png", {k: [statistics.mean(r["trajectory"][e]["val_acc"] for r in v
                                                         if e < len(r["trajectory"]) and "val_acc" in r["trajectory"][e])
                                         for e in range(min(len(r["trajectory"]) for r in v))]
-                                    for k, v in results.items()}, "val accuracy (mean over seeds)", "epoch", "val acc (%)")
+                                    for k, v in results.items()}, "val accuracy (mean over seeds)", "epoch",
+              "val acc (%)")
     (out / "runs.json").write_text(json.dumps({**results, **{f"policy, PPO run {i + 1}": runs for i, runs in
                                                              enumerate(list(by_checkpoint.values())[1:], 1)}},
                                               indent=1))

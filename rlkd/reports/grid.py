@@ -40,4 +40,5 @@ def run_grid(cfg: Config, runs: Sequence[PolicyRun], what: str) -> tuple[list[di
     task = ray.remote(population_task).options(num_cpus=r.num_cpus_per_env_runner, num_gpus=r.num_gpus_per_env_runner)
     refs = [task.remote(chunk) for chunk in chunks]
     done = [ray.get(ref) for ref in tqdm(refs, desc=f"{what} on the cluster", unit="population")]
-    return [x for _, chunk in done for x in chunk], [{"lanes": len(c), "node": node} for c, (node, _) in zip(chunks, done)]
+    return [x for _, chunk in done for x in chunk], [{"lanes": len(c), "node": node}
+                                                     for c, (node, _) in zip(chunks, done)]

@@ -68,7 +68,8 @@ def regime_section(name: str, s: dict) -> list[str]:
     if floor:
         lines += ["", f"A/A floor (kd (all data) − its independent-order twin): test {_ci(floor['test'])}, "
                       f"val {_ci(floor['val'])}."]
-    lines += ["", "| policy − control | test, 95% CI, wins | vs the A/A floor | val, 95% CI, wins |", "|---|---|---|---|"]
+    lines += ["", "| policy − control | test, 95% CI, wins | vs the A/A floor | val, 95% CI, wins |",
+              "|---|---|---|---|"]
     lines += [f"| {row} | {_ci(v['test'])} | {v['test_vs_noise']} | {_ci(v['val'])} |"
               for row, v in _compared(s).items()]
     r = s["recommendation"]

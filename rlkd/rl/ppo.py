@@ -8,17 +8,17 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from rlkd.config import Config, config_to_dict, load_config, proxy_config, save_config
+from rlkd.config import Config, config_to_dict, load_stored_config, proxy_config, save_config
 from rlkd.distill.run import budget_samples
 from rlkd.env.curriculum_env import env_config_for, shared_inputs
 from rlkd.env.vector_env import CurriculumVectorEnv
 from rlkd.errors import RlkdError
+from rlkd.models.imported import config_modules
 from rlkd.ray_runtime import check_cpus, ensure_ray, root_cause
 from rlkd.reports.tensorboard import TENSORBOARD_DIR, Scalars, open_writer, write_scalars
+from rlkd.rl.export import export_policy
 from rlkd.rl.logdir import algorithm_logdir_under
 from rlkd.workdir import remove_owned, write_owner
-from rlkd.rl.export import export_policy
-from rlkd.models.imported import config_modules
 
 CONFIG_FILE = "rlkd_config.yaml"  # saved beside every checkpoint: what the policy's actions mean
 RESUMABLE_KEYS = ("iterations", "checkpoint_every", "checkpoint", "resume")  # a continued run may change these
@@ -66,7 +66,8 @@ def progress_line(res: dict, elapsed: float) -> str:
     sample_s = res.get("timers", {}).get("env_runner_sampling_timer", float("nan"))
     return (f"iter {res['training_iteration']:>4}  return_mean {er.get('episode_return_mean', float('nan')):8.3f}  "
             f"final_val_acc {er.get('final_val_acc', float('nan')):6.2f}  "
-            f"difficulty {er.get('mean_difficulty', float('nan')):.2f}  fraction {er.get('mean_fraction', float('nan')):.2f}  "
+            f"difficulty {er.get('mean_difficulty', float('nan')):.2f}  "
+            f"fraction {er.get('mean_fraction', float('nan')):.2f}  "
             f"env_steps/s {steps / sample_s if sample_s == sample_s and sample_s > 0 else float('nan'):6.2f}  "
             f"elapsed {elapsed:6.1f}s")
 
@@ -104,7 +105,7 @@ def run_identity(cfg: Config) -> dict:
 def latest_checkpoint(ckpt_dir: Path, cfg: Config) -> Optional[Path]:
     """The newest complete checkpoint in `ckpt_dir` if it was made from this config, else None."""
     complete = sorted(p for p in ckpt_dir.glob("iter_*") if (p / CONFIG_FILE).is_file())
-    if complete and run_identity(load_config(complete[-1] / CONFIG_FILE)) == run_identity(cfg):
+    if complete and run_identity(load_stored_config(complete[-1] / CONFIG_FILE)) == run_identity(cfg):
         return complete[-1]
     return None
 
@@ -181,7 +182,8 @@ def lifetime_rl_cost(algo, target_samples: int) -> dict:
 def train_ppo(cfg: Config, out: Path) -> dict:
     final = out / "checkpoint"
     if final.exists() and not final.is_symlink():  # found now, not after an hour of training
-        raise RlkdError(f"{final} is a folder, not the link `rlkd train` writes there; move it away or use another --out")
+        raise RlkdError(f"{final} is a folder, not the link `rlkd train` writes there; "
+                        "move it away or use another --out")
     from ray.exceptions import RayError
 
     # a bad data set or shard is one clear error here, not env runners failing one by one: the target's, which

@@ -38,7 +38,8 @@ def _confident_fraction(logits: torch.Tensor, temperature: float = 1.0) -> float
     return (torch.softmax(logits / temperature, 1).max(1).values > 0.99).float().mean().item()
 
 
-def _cross_fit(cfg: Config, data: DatasetSplits, num_classes: int, device, out: Path, meta: dict) -> tuple[dict, list[str]]:
+def _cross_fit(cfg: Config, data: DatasetSplits, num_classes: int, device, out: Path,
+               meta: dict) -> tuple[dict, list[str]]:
     tc = cfg.teacher
     folds = fold_assignment(data.train.labels.numpy(), tc.cross_fit, tc.seed)
     oof = torch.empty(len(data.train), data.num_classes)
@@ -49,7 +50,8 @@ def _cross_fit(cfg: Config, data: DatasetSplits, num_classes: int, device, out: 
         model = _fresh_teacher(cfg, data, num_classes, tc.seed + 1 + k)
         train_classifier(model, data.train.subset(np.flatnonzero(folds != k)), data.val, tc, device,
                          desc=f"fold {k + 1}/{tc.cross_fit}")
-        oof[held_out] = map_classes(predict_logits(model, data.train.images[held_out], device=device), meta["class_map"])
+        oof[held_out] = map_classes(predict_logits(model, data.train.images[held_out], device=device),
+                                    meta["class_map"])
         val_logits.append(map_classes(predict_logits(model, data.val.images, device=device), meta["class_map"]))
         models.append((model, held_out))
     stacked = torch.cat(val_logits)

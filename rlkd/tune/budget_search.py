@@ -48,12 +48,12 @@ def rl_budget_epochs(rl_samples: float, train_size: int) -> float:
 
 def points_cost(cfg: Config) -> float:
     """KD epochs the two fixed points cost at most: a search smaller than this cannot run them whole."""
-    return 2 * cfg.tune.recipe_seeds * cfg.distill.epochs * cfg.env.budget
+    return 2 * cfg.tune.recipe.seeds * cfg.distill.epochs * cfg.env.budget
 
 
 def schedule_space(cfg: Config) -> dict:
     """What the search may choose besides the recipe keys: a shape and the end values of a linear schedule."""
-    temperatures = cfg.tune.recipe_space.get("distill.temperature", {"choice": [cfg.distill.temperature]})
+    temperatures = cfg.tune.recipe.space.get("distill.temperature", {"choice": [cfg.distill.temperature]})
     return {"shape": {"choice": list(SHAPES)}, "alpha_end": {"uniform": [0.0, 1.0]},
             "temperature_end": temperatures, "fraction_start": {"uniform": [cfg.env.min_fraction, 1.0]},
             "fraction_end": {"uniform": [cfg.env.min_fraction, 1.0]}}
@@ -73,7 +73,7 @@ def schedule_policy(cfg: Config, schedule: dict, replay: Sequence[dict]):
 
 
 def schedule_trial(config: dict) -> None:
-    """The Tune function trainable: one schedule on `tune.recipe_seeds` runs stepped together; each epoch reports
+    """The Tune function trainable: one schedule on `tune.recipe.seeds` runs stepped together; each epoch reports
     their mean val accuracy and the KD epochs (training samples over the train size) the trial has spent."""
     from ray import tune
 
@@ -82,12 +82,12 @@ def schedule_trial(config: dict) -> None:
     cfg = with_overrides(base, recipe_overrides(config["recipe"]))
     policy = schedule_policy(cfg, config["schedule"], config["replay"])
     runs = [start_run(with_overrides(cfg, [f"distill.seed={seed}"]))
-            for seed in block_seeds(cfg.seeds.choice, "baseline_search", cfg.tune.recipe_seeds)]
+            for seed in block_seeds(cfg.seeds.choice, "baseline_search", cfg.tune.recipe.seeds)]
     train_size = len(runs[0].labels)
     diverged = False
     while not runs[0].finished and not diverged:
         try:
-            val_acc = statistics.mean(run.epoch(**policy.act(None, run.epoch_index, run.epochs).as_epoch_kwargs())
+            val_acc = statistics.mean(run.epoch(policy.act(None, run.epoch_index, run.epochs))
                                       .val_acc for run in runs)
         except NonFiniteLossError:  # the worst schedule: reported as val 0, and not retried
             val_acc, diverged = 0.0, True
@@ -165,11 +165,11 @@ def budget_tuner(budget_epochs: float, replay: list[dict], spent_file: Path):
         search = BasicVariantGenerator(points_to_evaluate=points, max_concurrent=concurrent,
                                        random_state=cfg.distill.seed)
         scheduler = keep_points_asha(points, time_attr="epoch", max_t=cfg.distill.epochs,
-                                     grace_period=min(t.recipe_grace_period, cfg.distill.epochs))
+                                     grace_period=min(t.recipe.grace_period, cfg.distill.epochs))
         space = {"rlkd": config_to_dict(cfg), "replay": replay,
-                 "recipe": {key: to_tune(spec) for key, spec in t.recipe_space.items()},
+                 "recipe": {key: to_tune(spec) for key, spec in t.recipe.space.items()},
                  "schedule": {key: to_tune(spec) for key, spec in schedule_space(cfg).items()}}
-        reporter = progress_reporter({"schedule/shape": "shape", **{f"recipe/{k}": k for k in t.recipe_space}},
+        reporter = progress_reporter({"schedule/shape": "shape", **{f"recipe/{k}": k for k in t.recipe.space}},
                                      {"epoch": "epoch", "val_acc": "val_acc", "kd_epochs": "kd_epochs"})
         return tune.Tuner(
             trainable, param_space=space,
@@ -202,7 +202,8 @@ def tune_at_budget(cfg: Config, out: Path, budget_epochs: float, policy_actions:
     best = max(whole, key=lambda row: (row["val_acc_last_epoch"], {"recipe": row["recipe"],
                                                                    "schedule": row["schedule"]} == points[0]))
     print(f"evaluate: {ROW}: {len(rows)} trials, {spent:.0f} of {budget_epochs:.0f} KD epochs; chose "
-          f"{best['schedule']['shape']} {' '.join(recipe_overrides(best['recipe']))} (search val {best['val_acc_last_epoch']:.2f})",
+          f"{best['schedule']['shape']} {' '.join(recipe_overrides(best['recipe']))} "
+          f"(search val {best['val_acc_last_epoch']:.2f})",
           flush=True)
     at_points = {point["schedule"]["shape"]: row["val_acc_last_epoch"] for point in points for row in whole
                  if {"recipe": row["recipe"], "schedule": row["schedule"]} == point}

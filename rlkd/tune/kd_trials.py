@@ -13,11 +13,11 @@ from rlkd.config import Config
 from rlkd.distill.run import DistillationRun
 from rlkd.env.curriculum_env import shared_inputs
 from rlkd.errors import RlkdError
+from rlkd.models.imported import config_modules
 from rlkd.ray_runtime import check_cpus, ensure_ray
 from rlkd.tune.experiment import experiment_location, should_restore
 from rlkd.tune.progress import use_legacy_output
 from rlkd.workdir import join_uri
-from rlkd.models.imported import config_modules
 
 
 def start_run(cfg: Config) -> DistillationRun:

@@ -1,11 +1,11 @@
 """`rlkd pbt`: the baseline a user would try instead of RL — Population Based Training of the curriculum.
 
-A population of `tune.pbt_population` plain KD runs (class-stratified `adaptive` sampler) trained as one
+A population of `tune.pbt.population` plain KD runs (class-stratified `adaptive` sampler) trained as one
 `StudentPopulation`: every `tune.perturbation_interval` epochs the worst quarter of the members (by val
 accuracy after the epoch) take over the state of the best quarter (student, optimiser, generator,
 history: the lane's whole run) and explore around its settings, as Ray Tune's PBT scheduler does:
 each setting is redrawn with probability 1/4, else multiplied by 0.8 or 1.2 and kept in its range.
-The settings are difficulty, fraction, the label weight alpha and the temperature. With `tune.pbt_budget`
+The settings are difficulty, fraction, the label weight alpha and the temperature. With `tune.pbt.budget`
 (KD epochs, e.g. the RL's budget from `rlkd evaluate`'s report) the population grows until it spends that
 budget, so PBT gets the same tuning as the RL; every member starts from the choice range's pbt seed. The best
 member's per-epoch schedule, inherited epochs included, is written to `schedule.json`, which
@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rlkd.config import Config
+from rlkd.curriculum.actions import EpochAction
 from rlkd.distill.population import StudentPopulation
 from rlkd.distill.run import EpochStats
 from rlkd.env.curriculum_env import shared_inputs
@@ -43,11 +44,11 @@ def search_space(cfg: Config) -> dict[str, tuple[float, float]]:
 
 
 def population_size(cfg: Config) -> int:
-    """tune.pbt_population, or as many members as spend tune.pbt_budget KD epochs (each member at most one run of
+    """tune.pbt.population, or as many members as spend tune.pbt.budget KD epochs (each member at most one run of
     distill.epochs x env.budget epochs' samples)."""
     t = cfg.tune
     per_member = cfg.distill.epochs * cfg.env.budget
-    return max(t.pbt_population, int(t.pbt_budget // per_member)) if t.pbt_budget else t.pbt_population
+    return max(t.pbt.population, int(t.pbt.budget // per_member)) if t.pbt.budget else t.pbt.population
 
 
 def explore(settings: dict[str, float], space: dict[str, tuple[float, float]],
@@ -83,7 +84,7 @@ def run_pbt(cfg: Config, out: Path) -> dict:
     scores = [math.nan] * size
     with tqdm(total=cfg.distill.epochs, desc="pbt", unit="epoch") as bar:
         while not all(population.finished):
-            results = population.epoch([{"sampler": "adaptive", **s} for s in settings])
+            results = population.epoch([EpochAction(sampler="adaptive", **s) for s in settings])
             for m, result in enumerate(results):  # None: a member whose run had ended (its score stands)
                 if isinstance(result, EpochStats):
                     schedules[m].append({**_row(settings[m]), "val_acc": result.val_acc,

@@ -1,11 +1,11 @@
 """`rlkd recipe`: the plain-KD recipe for the user's data, chosen on **val** before any RL.
 
 Settings tuned on one data set can make KD lose to labels on another (digits' distill.lr 0.003 did on a
-second set; 0.03, chosen on val, fixed it). So the pipeline searches `tune.recipe_space` (by default
+second set; 0.03, chosen on val, fixed it). So the pipeline searches `tune.recipe.space` (by default
 distill.lr, distill.temperature, distill.alpha) with ASHA on val accuracy, each trial one plain KD run
 (distill.mode=kd, the `full` sampler). The config's own recipe is always a trial and ASHA never stops it.
-The search's best few and the config's own are re-run on `tune.recipe_confirm_seeds` fresh choice seeds, and a
-finalist replaces the config's recipe only where its paired val gain is above 0 at `tune.recipe_confidence`
+The search's best few and the config's own are re-run on `tune.recipe.confirm_seeds` fresh choice seeds, and a
+finalist replaces the config's recipe only where its paired val gain is above 0 at `tune.recipe.confidence`
 (`choose_recipe`): the search's own scores carry the winner's curse. The chosen overrides go to OUT/recipe.json,
 which the pipeline wires into distill, train and evaluate; the search's cost (trials, epochs) is KD's
 tuning budget, which `rlkd evaluate` states beside the policy's.
@@ -46,7 +46,7 @@ def recipe_overrides(recipe: dict) -> list[str]:
 def default_recipe(cfg: Config) -> dict:
     """The config's own value of every searched key."""
     recipe, tree = {}, config_to_dict(cfg)
-    for key in cfg.tune.recipe_space:
+    for key in cfg.tune.recipe.space:
         node = tree
         for part in key.split("."):
             node = node[part]
@@ -56,18 +56,18 @@ def default_recipe(cfg: Config) -> dict:
 
 def check_recipe_space(cfg: Config) -> None:
     """Every choice and both ends of every range must make a valid config: found in a trial, it wastes the others."""
-    for key, spec in cfg.tune.recipe_space.items():
+    for key, spec in cfg.tune.recipe.space.items():
         (kind, values), = spec.items()
         for value in values:
             try:
                 with_overrides(cfg, [recipe_override(key, value)])
             except ConfigError as exc:
-                raise ConfigError(f"tune.recipe_space.{key}: {kind} value {value!r} makes an invalid config "
+                raise ConfigError(f"tune.recipe.space.{key}: {kind} value {value!r} makes an invalid config "
                                   f"({exc}); keep the search inside what the key allows") from None
 
 
 def recipe_trial(config: dict) -> None:
-    """The Tune function trainable: the trial's recipe on `tune.recipe_seeds` KD runs stepped together, one
+    """The Tune function trainable: the trial's recipe on `tune.recipe.seeds` KD runs stepped together, one
     report per epoch of their mean val accuracy (one seed of a small val set is too noisy to rank recipes by).
 
     A run whose loss stops being finite reports val_acc 0 and ends: a recipe that diverges is the worst one,
@@ -77,7 +77,7 @@ def recipe_trial(config: dict) -> None:
 
     cfg = with_overrides(config_from_dict(config["rlkd"]), recipe_overrides(config["recipe"]))
     runs = [start_run(with_overrides(cfg, [f"distill.seed={seed}"]))
-            for seed in block_seeds(cfg.seeds.choice, "recipe_search", cfg.tune.recipe_seeds)]
+            for seed in block_seeds(cfg.seeds.choice, "recipe_search", cfg.tune.recipe.seeds)]
     while not runs[0].finished:
         try:
             val_acc = sum(run.epoch().val_acc for run in runs) / len(runs)
@@ -120,7 +120,7 @@ def confirm_finalists(base: Config, finalists: list[dict]) -> list[dict]:
     on digits, the recipe that won the search on two seeds lost 1.6 val points to the config's own on ten other
     seeds. Ranking the finalists on fresh seeds removes that bias. Runs in this process: a few KD runs.
     """
-    seeds = block_seeds(base.seeds.choice, "recipe_confirm", base.tune.recipe_confirm_seeds)
+    seeds = block_seeds(base.seeds.choice, "recipe_confirm", base.tune.recipe.confirm_seeds)
     rows = []
     for row in finalists:
         accs, epochs = confirmed_val_accs(with_overrides(base, row["overrides"]), seeds)
@@ -186,13 +186,13 @@ def recipe_tuner(cfg: Config, trainable, storage: str, name: str):
                                    random_state=cfg.distill.seed)  # the default recipe first, then seeded samples
     # a run shorter than the grace period is never stopped early (ASHA refuses grace_period > max_t)
     scheduler = keep_points_asha([{"recipe": default}], time_attr="epoch", max_t=cfg.distill.epochs,
-                                  grace_period=min(t.recipe_grace_period, cfg.distill.epochs))
-    space = {"rlkd": config_to_dict(cfg), "recipe": {key: to_tune(spec) for key, spec in t.recipe_space.items()}}
-    reporter = progress_reporter({f"recipe/{key}": key for key in t.recipe_space},
+                                  grace_period=min(t.recipe.grace_period, cfg.distill.epochs))
+    space = {"rlkd": config_to_dict(cfg), "recipe": {key: to_tune(spec) for key, spec in t.recipe.space.items()}}
+    reporter = progress_reporter({f"recipe/{key}": key for key in t.recipe.space},
                                  {"epoch": "epoch", "val_acc": "val_acc"})
     return tune.Tuner(
         trainable, param_space=space,
-        tune_config=tune.TuneConfig(metric="val_acc", mode="max", num_samples=t.recipe_samples, scheduler=scheduler,
+        tune_config=tune.TuneConfig(metric="val_acc", mode="max", num_samples=t.recipe.samples, scheduler=scheduler,
                                     search_alg=search),
         run_config=tune.RunConfig(name=name, storage_path=storage,
                                   failure_config=tune.FailureConfig(max_failures=t.max_failures),
@@ -211,13 +211,13 @@ def run_recipe(cfg: Config, out: Path) -> dict:
     whole = [row for row in rows if row["finished"]]  # stopped trials' val is from an earlier epoch: not comparable
     if not whole:
         raise RlkdError(f"recipe: no trial ran a whole KD run ({len(rows)} stopped or diverged); "
-                        f"narrow tune.recipe_space (e.g. a lower distill.lr) and run again")
-    print_table(rows, list(cfg.tune.recipe_space))
-    top = finalist_order(rows)[:cfg.tune.recipe_finalists]
+                        f"narrow tune.recipe.space (e.g. a lower distill.lr) and run again")
+    print_table(rows, list(cfg.tune.recipe.space))
+    top = finalist_order(rows)[:cfg.tune.recipe.finalists]
     own = next((row for row in rows if row["default"]), None)
     confirmed = confirm_finalists(base, top + ([own] if own is not None and own not in top else []))
-    best, decision = choose_recipe(confirmed, cfg.tune.recipe_confidence)
-    epochs = (sum(row["epochs"] for row in rows) * cfg.tune.recipe_seeds
+    best, decision = choose_recipe(confirmed, cfg.tune.recipe.confidence)
+    epochs = (sum(row["epochs"] for row in rows) * cfg.tune.recipe.seeds
               + sum(row["confirm_epochs"] for row in confirmed))  # KD epochs trained, every seed
     atomic_write_text(out / RECIPE_FILE, json.dumps(
         {"overrides": best["overrides"], "val_acc_last_epoch": best["confirm_val_acc_last_epoch"],
@@ -254,10 +254,11 @@ def recipe_wiring(out: Path) -> list[str]:
         recipe = json.loads(path.read_text())
         metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() else {}
         replaced = recipe["config_overrides"] if recipe.get("replaced") else []  # older stages: not recorded
-        return [*recipe["overrides"], f"tune.recipe_trials={recipe['trials']}",
-                f"tune.recipe_epochs={recipe['epochs_trained']}", f"tune.recipe_replaced={json.dumps(replaced)}",
-                *(f"tune.recipe_choice={json.dumps(bounds)}" for bounds in recipe.get("seed_ranges", {}).values()),
-                *([f"tune.recipe_seconds={metrics['seconds']}"] if "seconds" in metrics else [])]
+        return [*recipe["overrides"], f"tune.recipe.trials={recipe['trials']}",
+                f"tune.recipe.epochs_trained={recipe['epochs_trained']}",
+                f"tune.recipe.replaced={json.dumps(replaced)}",
+                *(f"tune.recipe.choice={json.dumps(bounds)}" for bounds in recipe.get("seed_ranges", {}).values()),
+                *([f"tune.recipe.seconds={metrics['seconds']}"] if "seconds" in metrics else [])]
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a recipe written by `rlkd recipe` ({exc}); delete the folder "
                           f"{out} to run the recipe stage again") from None

@@ -12,15 +12,15 @@ import shutil
 from pathlib import Path
 
 from rlkd.config import Config, save_config, with_overrides
+from rlkd.env.curriculum_env import shared_inputs
 from rlkd.errors import RlkdError
+from rlkd.models.imported import config_modules
 from rlkd.ray_runtime import check_cpus, ensure_ray
 from rlkd.rl.ppo import CONFIG_FILE, build_ppo_config
-from rlkd.tune.progress import progress_reporter, use_legacy_output
-from rlkd.env.curriculum_env import shared_inputs
 from rlkd.tune.experiment import experiment_location, should_restore
-from rlkd.workdir import join_uri
+from rlkd.tune.progress import progress_reporter, use_legacy_output
 from rlkd.tune.search import apply_search_space, pbt_mutations, resolved_overrides, trial_config_path
-from rlkd.models.imported import config_modules
+from rlkd.workdir import join_uri
 
 EXPERIMENT = "rlkd_tune"
 
@@ -49,7 +49,8 @@ def build_tuner(cfg: Config, out: Path):
     if t.scheduler == "asha":
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=cfg.ppo.iterations, grace_period=t.grace_period)
     elif t.scheduler == "pbt":
-        scheduler = PopulationBasedTraining(time_attr="training_iteration", perturbation_interval=t.perturbation_interval,
+        scheduler = PopulationBasedTraining(time_attr="training_iteration",
+                                            perturbation_interval=t.perturbation_interval,
                                             hyperparam_mutations=pbt_mutations(cfg))
     stop = {"training_iteration": cfg.ppo.iterations, **t.stop}
     # the searched keys under their --set names; with no search, the seed (the whole config otherwise)
@@ -92,10 +93,12 @@ def run_tune(cfg: Config, out: Path, resume: bool = False) -> dict:
     rows = []
     for res in grid:
         m = res.metrics or {}
-        rows.append({"trial": Path(res.path).name, "overrides": resolved_overrides(res.config, cfg) if res.config else [],
+        rows.append({"trial": Path(res.path).name,
+                     "overrides": resolved_overrides(res.config, cfg) if res.config else [],
                      "iterations": m.get("training_iteration"), "metric": _get(m, t.metric),
                      "iterations_since_restore": m.get("iterations_since_restore"),
-                     "final_val_acc": _get(m, "env_runners/final_val_acc"), "error": str(res.error) if res.error else None})
+                     "final_val_acc": _get(m, "env_runners/final_val_acc"),
+                     "error": str(res.error) if res.error else None})
     ok = [r for r in grid if r.error is None]
     if not ok:
         raise RlkdError(f"tune: every trial failed; see {path}")
