@@ -23,8 +23,8 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 from rlkd.config import load_config  # noqa: E402
 from rlkd.distill.inputs import load_run_inputs  # noqa: E402
 from rlkd.distill.run import DistillationRun  # noqa: E402
-from rlkd.pipeline import run_pipeline  # noqa: E402
 from rlkd.reports.stats import format_paired, mean_std, paired_summary  # noqa: E402
+from rlkd.stages import run_pipeline  # noqa: E402
 
 # name -> (overrides, the same-size random control's name or None)
 METHODS: dict[str, list[str]] = {

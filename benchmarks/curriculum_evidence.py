@@ -26,11 +26,10 @@ import json
 import shutil
 from pathlib import Path
 
-from rlkd.commands import COMMANDS, already_done, execute
 from rlkd.config import load_config
-from rlkd.pipeline import run_pipeline
 from rlkd.reports.stats import format_paired
-from rlkd.teacher.stage import TEACHER_FILE
+from rlkd.stages import STAGES, already_done, execute, run_pipeline
+from rlkd.stages.teacher import TEACHER_FILE
 
 EVIDENCE = Path(__file__).resolve().parent.parent / "docs" / "evidence"
 # the action space that contains every fixed control it is compared with (docs/rl.md "The action space")
@@ -63,13 +62,13 @@ def additional_teacher(folder: Path, overrides: list[str]) -> str:
 def ppo_runs(folder: Path, name: str, overrides: list[str], ppo_seeds: list[int]) -> list[str]:
     """The regime's PPO runs past the pipeline's own (ppo.seed = ppo_seeds[0], in folder/train): one folder each,
     on the pipeline's teacher, shards and recipe; their checkpoints, for `rlkd evaluate --checkpoints`."""
-    wiring = [w for stage in ("teacher", "precompute", "recipe") for w in COMMANDS[stage].wire(folder / stage)]
+    wiring = [w for stage in ("teacher", "precompute", "recipe") for w in STAGES[stage].wire(folder / stage)]
     checkpoints = []
     for seed in ppo_seeds[1:]:
         out = folder / f"train-{name}-ppo-seed-{seed}"
         cfg = load_config(None, overrides + wiring + [f"ppo.seed={seed}"])
-        if not already_done(COMMANDS["train"], cfg, out):
-            execute(COMMANDS["train"], cfg, out)
+        if not already_done(STAGES["train"], cfg, out):
+            execute(STAGES["train"], cfg, out)
         checkpoints.append(str((out / "checkpoint").resolve()))
     return checkpoints
 

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from rlkd.pipeline import PIPELINE
+from rlkd.stages import PIPELINE
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["teacher.epochs=6", "teacher.cross_fit=2", "distill.epochs=20", "ppo.iterations=30", "ppo.episodes_per_batch=1",

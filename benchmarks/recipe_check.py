@@ -18,16 +18,15 @@ import argparse
 import json
 from pathlib import Path
 
-from rlkd.commands import COMMANDS
 from rlkd.config import load_config
 from rlkd.curriculum.policies import FixedSchedule
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.env.episode import PolicyRun, run_policies
-from rlkd.pipeline import run_pipeline
 from rlkd.reports.stats import format_paired, paired_summary
 from rlkd.seeds import range_seeds
+from rlkd.stages import STAGES, run_pipeline
 
-STAGES = ("teacher", "precompute", "recipe")
+UP_TO_RECIPE = ("teacher", "precompute", "recipe")
 
 
 def main() -> None:
@@ -38,11 +37,11 @@ def main() -> None:
     parser.add_argument("--workdir", default="runs/recipe-check")
     args = parser.parse_args()
     work = Path(args.workdir)
-    for stage in STAGES:
+    for stage in UP_TO_RECIPE:
         run_pipeline(work, args.config, args.overrides, stage=stage)
-    upstream = [w for stage in STAGES[:2] for w in COMMANDS[stage].wire(work / stage)]
+    upstream = [w for stage in UP_TO_RECIPE[:2] for w in STAGES[stage].wire(work / stage)]
     own = load_config(args.config, args.overrides + upstream + ["env.budget=1.0"])
-    chosen = load_config(args.config, args.overrides + upstream + COMMANDS["recipe"].wire(work / "recipe")
+    chosen = load_config(args.config, args.overrides + upstream + STAGES["recipe"].wire(work / "recipe")
                          + ["env.budget=1.0"])
     recipe = json.loads((work / "recipe" / "recipe.json").read_text())
     seeds = range_seeds(own.seeds.evaluation, args.seeds, "seeds.evaluation")

@@ -19,7 +19,8 @@ from pathlib import Path
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 from rlkd.config import load_config  # noqa: E402
-from rlkd.tune.run import EXPERIMENT, run_tune  # noqa: E402
+from rlkd.stages.tune import run_tune  # noqa: E402
+from rlkd.tune.run import EXPERIMENT  # noqa: E402
 
 
 def measure(overrides: list[str], concurrent: int) -> dict:

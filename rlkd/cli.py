@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from rlkd.commands import COMMANDS, execute
 from rlkd.config import load_config
 from rlkd.errors import RlkdError
 from rlkd.models.imported import import_from_working_dir
+from rlkd.stages import STAGES, execute
 
 
 def error_message(exc: RlkdError | OSError) -> str:
@@ -33,7 +33,7 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlkd", description="Knowledge distillation with an RL-chosen curriculum.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS.values():
+    for command in STAGES.values():
         p = sub.add_parser(command.name, help=command.help, description=command.help)
         add_config_args(p)
         p.add_argument("--out", default=None, help="output folder (default: runs/<command>-<timestamp>/)")
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    command = COMMANDS[args.command]
+    command = STAGES[args.command]
     import_from_working_dir()
     out = Path(args.out or f"runs/{command.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:

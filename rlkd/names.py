@@ -2,7 +2,7 @@
 
 The config package parses and type-checks without importing the engine; the registries live beside the code
 they name. This module sits above both: a stage's config is checked here when the stage loads it (the CLI,
-the pipeline and `rlkd.commands.execute` call `check_names`), so a name is written once, in its registry.
+the pipeline and `rlkd.stages.execute` call `check_names`), so a name is written once, in its registry.
 """
 
 from __future__ import annotations

@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from rlkd.errors import RlkdError
+from rlkd.models.imported import config_modules
 
 LOOPBACK_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def start_ray(cfg, address: Optional[str] = None) -> None:
+    """`ensure_ray` for a stage: the config's cluster (resources.ray_address, or `address`), and the user's modules
+    the config names (models, data loaders) shipped to every worker."""
+    ensure_ray(address or cfg.resources.ray_address, py_modules=config_modules(cfg))
 
 
 def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, py_modules: Sequence = ()) -> None:

@@ -20,12 +20,12 @@ import numpy as np
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from rlkd.commands import COMMANDS, execute
 from rlkd.config import load_config
 from rlkd.data import load_data
 from rlkd.data.shards import load_shards
 from rlkd.distill.run import DistillationRun
 from rlkd.reports.stats import format_paired, paired_summary
+from rlkd.stages import STAGES, execute
 
 LOSSES = ("fitnet", "pkt", "rkd")
 # a weight is RepDistiller's -b for the loss (rlkd.distill.feature_losses): each range holds its scripts' value
@@ -70,10 +70,10 @@ def main() -> None:
     work = Path(args.workdir)
     base = ["teacher.embedding.store=true"]
     if not (work / "teacher" / "metrics.json").is_file():
-        execute(COMMANDS["teacher"], load_config(None, base), work / "teacher")
+        execute(STAGES["teacher"], load_config(None, base), work / "teacher")
     base.append(f"teacher.checkpoint={work / 'teacher' / 'teacher.safetensors'}")
     if not (work / "precompute" / "metrics.json").is_file():
-        execute(COMMANDS["precompute"], load_config(None, base), work / "precompute")
+        execute(STAGES["precompute"], load_config(None, base), work / "precompute")
     base.append(f"data.shards={work / 'precompute' / 'shards'}")
     cfg0 = load_config(None, base)
     data, shards = load_data(cfg0.data), load_shards(cfg0.data.shards)
@@ -81,7 +81,7 @@ def main() -> None:
     rows = manifest["rows"]
     plain = load_config(None, base[:1] + ["teacher.embedding.store=false", base[1]])
     if not (work / "precompute_plain" / "metrics.json").is_file():
-        execute(COMMANDS["precompute"], plain, work / "precompute_plain")
+        execute(STAGES["precompute"], plain, work / "precompute_plain")
 
     def folder_bytes(folder: Path) -> int:
         return sum(f.stat().st_size for f in folder.glob("*.parquet"))

@@ -16,9 +16,9 @@ from pathlib import Path
 from rlkd.cli import add_config_args, error_message
 from rlkd.config import load_config
 from rlkd.errors import RlkdError
-from rlkd.models.imported import config_modules, import_from_working_dir
-from rlkd.pipeline import run_pipeline, stages
-from rlkd.ray_runtime import ensure_ray
+from rlkd.models.imported import import_from_working_dir
+from rlkd.ray_runtime import start_ray
+from rlkd.stages import run_pipeline, stages
 from rlkd.workdir import folder_lock
 
 ARTEFACTS = {"teacher": "teacher.safetensors", "precompute": "shards/manifest.json", "recipe": "recipe.json",
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cluster:
             address = args.address or os.environ.get("RAY_ADDRESS") or "auto"
             # fail here, clearly, rather than inside a stage; ship the user's model modules to every worker
-            ensure_ray(address, py_modules=config_modules(load_config(args.config, overrides)))
+            start_ray(load_config(args.config, overrides), address)
             overrides.append(f"resources.ray_address={address}")
             print(f"launch: connected to the Ray cluster at {address}")
         elif args.address:

@@ -39,20 +39,20 @@ def ray_session():
 @pytest.fixture(scope="session")
 def teacher_dir(tmp_path_factory):
     """A quickly trained, cross-fitted digits teacher (2 folds)."""
-    from rlkd.commands import COMMANDS, execute
+    from rlkd.stages import STAGES, execute
 
     out = tmp_path_factory.mktemp("teacher")
-    execute(COMMANDS["teacher"], load_config(None, SMALL_TEACHER), out)
+    execute(STAGES["teacher"], load_config(None, SMALL_TEACHER), out)
     return out
 
 
 @pytest.fixture(scope="session")
 def shards_dir(tmp_path_factory, teacher_dir, ray_session):
     """Digits shards with 2 views per training sample, written by 2 Ray Data actors."""
-    from rlkd.commands import COMMANDS, execute
+    from rlkd.stages import STAGES, execute
 
     out = tmp_path_factory.mktemp("pre")
-    execute(COMMANDS["precompute"], load_config(None, run_overrides(teacher_dir)), out)
+    execute(STAGES["precompute"], load_config(None, run_overrides(teacher_dir)), out)
     return out / "shards"
 
 

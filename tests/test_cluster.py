@@ -116,7 +116,7 @@ from ray.cluster_utils import Cluster
 from rlkd.config import load_config
 from rlkd.curriculum.policies import FixedSchedule
 from rlkd.env.episode import PolicyRun
-from rlkd.reports.grid import run_grid
+from rlkd.tune.grid import run_grid
 
 torch.set_num_threads(1)  # as in a Ray worker with one CPU, so both places compute alike
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})

@@ -13,13 +13,13 @@ import pytest
 import yaml
 
 from rlkd.cli import main
-from rlkd.commands import COMMANDS, already_done
 from rlkd.config import Config, config_from_dict, load_config
 from rlkd.config.coerce import field_type
 from rlkd.config.renames import RENAMES, RenamedKeyWarning, translate_stored
 from rlkd.curriculum.policies import load_policy
 from rlkd.errors import ConfigError
 from rlkd.names import check_names
+from rlkd.stages import STAGES, already_done
 
 # made by rlkd 0.1.0 (commit 4a62101) from the default config with distill.dkd_beta=4.0, tune.recipe_samples=7,
 # tune.pbt_budget=100.0, tune.recipe_replaced=["distill.lr=0.003"], tune.recipe_choice=[0, 10000] and
@@ -76,10 +76,10 @@ def test_a_stage_finished_before_the_renames_stays_done(tmp_path):
     (out / "metrics.json").write_text(json.dumps({"command": "recipe"}))
     (out / "recipe.json").write_text("{}")
     with pytest.warns(RenamedKeyWarning, match="config.yaml"):
-        assert already_done(COMMANDS["recipe"], cfg, out)
+        assert already_done(STAGES["recipe"], cfg, out)
     cfg.distill.lr = 0.01  # a key the recipe depends on: the old folder no longer matches
     with pytest.warns(RenamedKeyWarning):
-        assert not already_done(COMMANDS["recipe"], cfg, out)
+        assert not already_done(STAGES["recipe"], cfg, out)
 
 
 def test_a_stored_config_in_the_new_form_warns_nothing():

@@ -12,8 +12,8 @@ from rlkd.curriculum.actions import EpochAction
 from rlkd.data import load_data
 from rlkd.data.shards import load_shards
 from rlkd.distill import DistillationRun, NonFiniteLossError
-from rlkd.distill.command import CURRICULUM_ARG
 from rlkd.errors import DataError
+from rlkd.stages.distill import CURRICULUM_ARG
 from tests.conftest import run_overrides
 
 

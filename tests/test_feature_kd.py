@@ -12,7 +12,6 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from rlkd.commands import COMMANDS, execute
 from rlkd.config import load_config
 from rlkd.curriculum.actions import EpochAction, action_dims, decode_action
 from rlkd.data import load_data
@@ -22,6 +21,7 @@ from rlkd.distill.run import DistillationRun
 from rlkd.errors import ConfigError, DataError
 from rlkd.models import build_model
 from rlkd.models.features import FeatureTap
+from rlkd.stages import STAGES, execute
 from tests.conftest import run_overrides
 
 PCA = ["teacher.embedding.store=true", "teacher.embedding.dim=8", "teacher.embedding.projection=pca"]
@@ -32,7 +32,7 @@ def embedded_shards(tmp_path_factory, teacher_dir, ray_session):
     """The session teacher's shards (2 views per train sample) with its head input projected to 8 dims by PCA."""
     out = tmp_path_factory.mktemp("emb")
     cfg = load_config(None, run_overrides(teacher_dir) + PCA)
-    execute(COMMANDS["precompute"], cfg, out)
+    execute(STAGES["precompute"], cfg, out)
     return out / "shards"
 
 

@@ -94,11 +94,11 @@ def test_bad_label_noise_settings_name_the_key(override):
 
 
 def test_teacher_stage_trains_on_the_noisy_train_labels(tmp_path):
-    from rlkd.commands import COMMANDS, execute
     from rlkd.models.io import read_metadata
+    from rlkd.stages import STAGES, execute
 
     cfg = load_config(None, ["teacher.epochs=1", "teacher.cross_fit=2", "data.label_noise.rate=0.3"])
-    execute(COMMANDS["teacher"], cfg, tmp_path)
+    execute(STAGES["teacher"], cfg, tmp_path)
     for name in ("teacher.safetensors", "fold0.safetensors"):
         assert read_metadata(tmp_path / name)["data_fingerprint"] == load_data(cfg.data).fingerprint
     assert load_data(cfg.data).fingerprint != load_data(load_config().data).fingerprint

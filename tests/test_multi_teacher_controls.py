@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rlkd.commands import COMMANDS, execute
 from rlkd.config import DistillConfig, config_to_dict, load_config
 from rlkd.curriculum.policies import baseline_policies
 from rlkd.curriculum.policy_net import PolicySpec, build_network, save_policy
@@ -15,8 +14,9 @@ from rlkd.distill.losses import HintonKD, MultiTeacherKD, Targets
 from rlkd.env.curriculum_env import CurriculumEnv
 from rlkd.models import build_model, read_metadata
 from rlkd.models.inference import predict_logits
-from rlkd.reports.evaluate import run_evaluate
 from rlkd.rl.export import space_entry
+from rlkd.stages import STAGES, execute
+from rlkd.stages.evaluate import run_evaluate
 from tests.conftest import SMALL_TEACHER, run_overrides
 
 WEAK_TEACHER = ["teacher.epochs=1"]  # the same tiny_cnn stopped early: a clearly worse second teacher
@@ -26,7 +26,7 @@ WEAK_TEACHER = ["teacher.epochs=1"]  # the same tiny_cnn stopped early: a clearl
 def weak_teacher_dir(tmp_path_factory):
     """A second cross-fitted teacher (2 folds), made like conftest's `teacher_dir` but trained for one epoch."""
     out = tmp_path_factory.mktemp("weak_teacher")
-    execute(COMMANDS["teacher"], load_config(None, SMALL_TEACHER + WEAK_TEACHER), out)
+    execute(STAGES["teacher"], load_config(None, SMALL_TEACHER + WEAK_TEACHER), out)
     return out
 
 
@@ -38,7 +38,7 @@ def two_teachers(teacher_dir, weak_teacher_dir, shards=None):
 @pytest.fixture(scope="module")
 def two_teacher_shards(tmp_path_factory, teacher_dir, weak_teacher_dir, ray_session):
     out = tmp_path_factory.mktemp("pre2")
-    execute(COMMANDS["precompute"], load_config(None, two_teachers(teacher_dir, weak_teacher_dir)), out)
+    execute(STAGES["precompute"], load_config(None, two_teachers(teacher_dir, weak_teacher_dir)), out)
     return out / "shards"
 
 

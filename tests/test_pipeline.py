@@ -67,10 +67,10 @@ def test_launch_bad_stage_and_bad_key(tmp_path, capsys):
 
 def test_teacher_stage_ignores_what_only_precompute_reads(tmp_path):
     """Storing embeddings, a second teacher or more views must not retrain the teacher; its own keys must."""
-    from rlkd.commands import COMMANDS, already_done
     from rlkd.config import config_yaml
+    from rlkd.stages import STAGES, already_done
 
-    teacher = COMMANDS["teacher"]
+    teacher = STAGES["teacher"]
     cfg = load_config(None, [])
     (tmp_path / "config.yaml").write_text(config_yaml(cfg))
     (tmp_path / "metrics.json").write_text("{}")
@@ -96,10 +96,10 @@ def test_teacher_stage_ignores_what_only_precompute_reads(tmp_path):
 def test_evaluation_keys_redo_no_choosing_stage_and_seed_ranges_redo_them(tmp_path, stage, same, other):
     """A change only `rlkd evaluate` reads must not redo a stage that chose something (and the stages after it);
     a change of the seeds a stage draws from, or of its own settings, must."""
-    from rlkd.commands import COMMANDS, already_done
     from rlkd.config import config_yaml
+    from rlkd.stages import STAGES, already_done
 
-    command = COMMANDS[stage]
+    command = STAGES[stage]
     cfg = load_config(None, [])
     (tmp_path / "config.yaml").write_text(config_yaml(cfg))
     (tmp_path / "metrics.json").write_text("{}")

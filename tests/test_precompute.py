@@ -17,7 +17,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rlkd.commands import COMMANDS, execute
 from rlkd.config import load_config
 from rlkd.data import load_data
 from rlkd.data.shards import ShardExpectation, load_shards, topk_to_log_probs
@@ -26,6 +25,7 @@ from rlkd.difficulty import teacher_difficulty
 from rlkd.errors import DataError
 from rlkd.models import build_model, file_sha256
 from rlkd.models.inference import predict_logits
+from rlkd.stages import STAGES, execute
 from tests.conftest import SMALL_TEACHER as TEACHER
 from tests.conftest import run_overrides
 
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def precompute(out, teacher_dir, *extra, force=False):
     cfg = load_config(None, run_overrides(teacher_dir) + list(extra))
-    metrics = execute(COMMANDS["precompute"], cfg, out, force=force)
+    metrics = execute(STAGES["precompute"], cfg, out, force=force)
     return cfg, metrics
 
 
@@ -151,7 +151,7 @@ def test_teacher_for_other_data_is_refused_at_precompute(teacher_dir, tmp_path):
 
     cfg = load_config(None, ["data.seed=5", f"teacher.checkpoint={teacher_dir / 'teacher.safetensors'}"])
     with pytest.raises(CheckpointError, match="made for another data set"):
-        execute(COMMANDS["precompute"], cfg, tmp_path)
+        execute(STAGES["precompute"], cfg, tmp_path)
 
 
 def test_nan_logits_are_refused(shards_dir, tmp_path):
@@ -206,7 +206,7 @@ def test_rerun_is_a_noop_unless_forced_and_forced_shards_reach_the_env(shards_di
 def test_topk_and_several_teachers(teacher_dir, tmp_path, ray_session):
     second = tmp_path / "t2"
     second_teacher = load_config(None, ["teacher.epochs=3", "teacher.cross_fit=2", "teacher.seed=7"])
-    execute(COMMANDS["teacher"], second_teacher, second)
+    execute(STAGES["teacher"], second_teacher, second)
     cfg, _ = precompute(tmp_path / "pre", teacher_dir, "teacher.topk=3",
                         f"teacher.additional=[{second / 'teacher.safetensors'}]")
     shards = load_shards(tmp_path / "pre" / "shards")

@@ -5,12 +5,13 @@ import json
 import pytest
 
 from rlkd.cli import main
-from rlkd.commands import COMMANDS
 from rlkd.config import load_config
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun
 from rlkd.reports.evaluate import kd_tuning_budget
-from rlkd.tune.recipe import PLAIN_KD, choose_recipe
+from rlkd.stages import STAGES
+from rlkd.stages.recipe import choose_recipe
+from rlkd.tune.recipe import PLAIN_KD
 from tests.conftest import run_overrides
 
 TINY = ["distill.epochs=3", "tune.recipe.samples=3", "tune.recipe.grace_period=1", "tune.recipe.finalists=1",
@@ -59,7 +60,7 @@ def test_recipe_search_picks_the_best_trial_and_wires_it(tmp_path, teacher_dir, 
     assert metrics["best_overrides"] == recipe["overrides"] and metrics["trials"] == 3
     assert "default" in capsys.readouterr().out
 
-    wire = COMMANDS["recipe"].wire(out)
+    wire = STAGES["recipe"].wire(out)
     replaced = json.dumps(recipe["config_overrides"] if recipe["replaced"] else [])
     assert wire == [*recipe["overrides"], "tune.recipe.trials=3",
                     f"tune.recipe.epochs_trained={recipe['epochs_trained']}",
@@ -70,7 +71,7 @@ def test_recipe_search_picks_the_best_trial_and_wires_it(tmp_path, teacher_dir, 
     assert all(getattr(wired.distill, key.split(".")[1]) == float(value) for key, value in chosen.items())
     assert "chosen on val by `rlkd recipe` over 3 trials" in kd_tuning_budget(wired)
     assert "not searched" in kd_tuning_budget(cfg)
-    assert COMMANDS["recipe"].wire(tmp_path / "nothing-here") == []
+    assert STAGES["recipe"].wire(tmp_path / "nothing-here") == []
 
 
 def finalist(name, accs, default=False):
@@ -104,7 +105,7 @@ def test_recipe_keeps_the_config_when_every_searched_option_is_worse(tmp_path, t
     assert recipe["overrides"] == recipe["config_overrides"] == [f"distill.lr={cfg.distill.lr}"]
     searched = next(f for f in recipe["finalists"] if not f["default"])
     assert searched["overrides"] == ["distill.lr=1e-07"] and searched["gain_over_config"]["ci_high"] < 0
-    assert "tune.recipe.replaced=[]" in COMMANDS["recipe"].wire(out)
+    assert "tune.recipe.replaced=[]" in STAGES["recipe"].wire(out)
 
 
 def test_a_recipe_value_the_key_does_not_allow_is_refused_before_any_trial(tmp_path, capsys):

@@ -74,7 +74,7 @@ def test_cross_fit_folds_partition_train_and_never_see_their_fold(tmp_path):
         assert nll_held > 1.3 * nll_seen  # it fits what it trained on better than its held-out fold
     assert metrics["train_oof_acc"] > 80.0
     # exact: retraining fold 0 on train minus its recorded holdout reproduces the saved teacher
-    from rlkd.teacher.stage import _fresh_teacher
+    from rlkd.stages.teacher import _fresh_teacher
     from rlkd.teacher.training import train_classifier
 
     cfg = load_config(None, ["teacher.cross_fit=3", "teacher.epochs=12"])

@@ -205,3 +205,10 @@ def baseline_policies(budget: float, mode: str = "kd",
                                         teacher_weights=tuple(float(u == t) for u in range(len(teachers)))))
                      for t, label in enumerate(teachers)]
     return [(policy.name, overrides, policy) for overrides, policy in controls]
+
+
+def policy_checkpoint(cfg: Config) -> str:
+    if cfg.ppo.checkpoint is None:
+        raise ConfigError("ppo.checkpoint: not set; pass --checkpoint runs/.../train/checkpoint "
+                          "(written by `rlkd train`)")
+    return cfg.ppo.checkpoint

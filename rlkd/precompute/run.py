@@ -25,17 +25,16 @@ import torch
 
 import rlkd
 from rlkd.config import Config, ResourcesConfig
-from rlkd.data import SPLITS, DatasetSplits, load_data
-from rlkd.data.shards import MANIFEST, SCHEMA_VERSION, load_shards, read_manifest, shard_entry
+from rlkd.data import SPLITS, DatasetSplits
+from rlkd.data.shards import MANIFEST, SCHEMA_VERSION, load_shards, shard_entry
 from rlkd.data.views import VIEW_FIELDS, sample_views, view_extent
 from rlkd.errors import DataError
-from rlkd.models.imported import config_modules
 from rlkd.models.inference import resolve_device
 from rlkd.precompute.embeddings import EmbeddingSpec, fit_embedding
 from rlkd.precompute.embeddings import manifest_entry as embedding_entry
 from rlkd.precompute.scoring import LoadedTeacher, score_rows
-from rlkd.precompute.teachers import TeacherBundle, load_teacher_bundles
-from rlkd.ray_runtime import ensure_ray
+from rlkd.precompute.teachers import TeacherBundle
+from rlkd.ray_runtime import start_ray
 
 SHARDS_DIR = "shards"
 
@@ -170,7 +169,7 @@ def write_shards(cfg: Config, data: DatasetSplits, bundles: list[TeacherBundle],
                  final: Path) -> tuple[dict, float]:
     """Score every (split, sample, view) row into a hidden folder and publish it as `final`: (manifest, seconds)."""
     res = cfg.resources
-    ensure_ray(res.ray_address, py_modules=config_modules(cfg))
+    start_ray(cfg)
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     final.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -196,27 +195,3 @@ def write_shards(cfg: Config, data: DatasetSplits, bundles: list[TeacherBundle],
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return manifest, seconds
-
-
-def run_precompute(cfg: Config, out: Path, force: bool = False) -> dict:
-    data = load_data(cfg.data)
-    check_views(cfg, data)
-    bundles = load_teacher_bundles(cfg, data)
-    key = inputs_key(cfg, data, bundles)
-    final = out / SHARDS_DIR
-    for leftover in [*out.glob(f".{SHARDS_DIR}.tmp-*"), *out.glob(f".{SHARDS_DIR}.old-*")]:
-        shutil.rmtree(leftover)  # what a killed run left: OUT is locked, so no live run is writing them
-    if not force and (final / MANIFEST).is_file():
-        try:
-            manifest = read_manifest(final)
-            if manifest.get("inputs_key") == key:
-                metrics = _summary(final, manifest, float("nan"))
-                print(f"precompute: {final} is up to date with these inputs (use --force to redo it)")
-                return {**metrics, "up_to_date": True}
-        except DataError as exc:
-            print(f"precompute: existing shards unusable ({exc}); writing them again")
-    manifest, seconds = write_shards(cfg, data, bundles, key, final)
-    metrics = _summary(final, manifest, seconds)
-    print(f"precompute: {metrics['rows']} rows, {metrics['shards']} shards, {metrics['megabytes']:.2f} MB in "
-          f"{seconds:.1f} s ({metrics['rows_per_s']:.0f} rows/s) -> {final}")
-    return metrics

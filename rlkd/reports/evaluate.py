@@ -9,34 +9,23 @@ from __future__ import annotations
 import json
 import math
 import os
-import shlex
 import statistics
-import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from rlkd.config import Config, proxy_config, with_overrides
+from rlkd.config import Config, proxy_config
 from rlkd.curriculum.actions import EpochAction
 from rlkd.curriculum.policies import (
     FixedSchedule,
-    ReplayActions,
-    ReplayFractions,
-    ReplaySchedule,
-    baseline_policies,
-    load_policy,
-    mean_actions,
+    policy_checkpoint,
 )
 from rlkd.curriculum.policy_net import POLICY_SPEC
-from rlkd.distill.inputs import teacher_files
 from rlkd.env.curriculum_env import shared_inputs
-from rlkd.env.episode import PolicyRun
 from rlkd.errors import ConfigError
 from rlkd.models import read_metadata
-from rlkd.reports.apply import policy_checkpoint
-from rlkd.reports.grid import run_grid
 from rlkd.reports.plots import forest_plot, line_plot
 from rlkd.reports.stats import (
     CROSSED_METHOD,
@@ -48,12 +37,10 @@ from rlkd.reports.stats import (
     paired_summary,
     required_seeds,
 )
-from rlkd.reports.summary import SUMMARY_FILE, evaluation_summary
 from rlkd.seeds import range_seeds, refuse_used_seeds
 from rlkd.tune.budget_search import ROW as BUDGET_ROW
-from rlkd.tune.budget_search import chosen_control, points_cost, read_rl_samples, rl_budget_epochs, tune_at_budget
+from rlkd.tune.budget_search import points_cost, read_rl_samples, rl_budget_epochs, tune_at_budget
 from rlkd.tune.recipe import recipe_overrides
-from rlkd.workdir import write_json
 
 AA_ROW = "kd (all data), independent order stream"  # the A/A row: KD_REFERENCE again, another shuffle
 OWN_ROW = "kd, the config's own recipe"  # the user's starting point, when the recipe stage replaced it
@@ -145,61 +132,6 @@ def reference_rows(cfg: Config) -> list[tuple[str, list[str], FixedSchedule]]:
     if cfg.tune.recipe.replaced:
         rows.append((OWN_ROW, ["env.budget=1.0", *cfg.tune.recipe.replaced], FixedSchedule(OWN_ROW, "full")))
     return rows
-
-
-def run_evaluate(cfg: Config, out: Path) -> dict:
-    pbt_schedule = load_pbt_schedule(cfg.tune.pbt.schedule) if cfg.tune.pbt.schedule else None
-    n = cfg.env.eval_seeds
-    checkpoints = [policy_checkpoint(cfg), *cfg.ppo.checkpoints]
-    resolved = [str(Path(c).resolve()) for c in checkpoints]
-    if len(set(resolved)) != len(resolved):
-        raise ConfigError(f"ppo.checkpoints: {checkpoints} names one PPO run more than once (with ppo.checkpoint); "
-                          f"each checkpoint must be a separate PPO run, or the pooled interval counts it twice")
-    seed_key, seed_bounds, seed_list = evaluation_seeds(cfg, checkpoints)
-    policies = [load_policy(checkpoint) for checkpoint in checkpoints]
-    shared_inputs(cfg)  # a bad data set or shard is one clear error here, before any run
-    # every method x seed run trains in populations of resources.population_size (rlkd.reports.grid)
-    policy_runs, populations = run_grid(cfg, [PolicyRun(cfg, p, s) for p in policies for s in seed_list],
-                                        "evaluate: policy")
-    results: dict[str, list[dict]] = {"policy": policy_runs[:n]}  # the first PPO run: its rows and controls
-    ppo_runs = [policy_runs[i * n:(i + 1) * n] for i in range(len(policies))]
-    for i, runs in enumerate(ppo_runs):
-        _print_method("policy" if len(ppo_runs) == 1 else f"policy, PPO run {i + 1}", runs)
-    policy_actions = mean_actions([[row["action"] for row in r["trajectory"]] for r in results["policy"]])
-    sizes = [[row.get("fraction", 1.0) for row in r["trajectory"]] for r in results["policy"]]
-    # (name, config overrides, one policy per seed): the same-size control replays each seed's own sizes
-    controls = [("random (policy's sizes)", [], [ReplayFractions("random (policy's sizes)", f) for f in sizes])]
-    baselines = baseline_policies(cfg.env.budget, cfg.distill.mode, teacher_labels(teacher_files(cfg.teacher) or []))
-    shared = [*baselines[:1], *reference_rows(cfg), *baselines[1:]]  # the reference, its A/A twin, the own recipe
-    tuned, tuned_line = tuned_baseline(cfg, out, policy_actions)
-    if tuned is not None:
-        overrides, control = chosen_control(cfg, tuned["chosen"], tuned["replay"])
-        shared.insert(1, (BUDGET_ROW, overrides, control))
-    shared.append(("open-loop replay (policy's mean action)", [],
-                   ReplayActions("open-loop replay (policy's mean action)", policy_actions)))
-    if pbt_schedule is not None:  # the PBT-tuned schedule from `rlkd pbt`
-        shared.append(("pbt schedule", [], ReplaySchedule("pbt schedule", pbt_schedule)))
-    controls += [(name, overrides, [control] * n) for name, overrides, control in shared]
-    grid = [PolicyRun(with_overrides(cfg, overrides), p, s)
-            for _, overrides, per_seed in controls for p, s in zip(per_seed, seed_list)]
-    done, more = run_grid(cfg, grid, "evaluate: controls")
-    for i, (name, _, _) in enumerate(controls):
-        results[name] = done[i * n:(i + 1) * n]
-        _print_method(name, results[name])
-    budgets = tuning_budgets(cfg, list(results), tuned, len(shared_inputs(cfg)[0].train.labels))
-    report = write_report(out, results, policy_actions, cfg, (seed_key, seed_bounds), budgets, tuned_line,
-                          dict(zip(checkpoints, ppo_runs)))
-    metrics = {"kd_tuned_at_rl_budget": tuned, "report": str(out / "report.md"), "seeds": seed_list,
-               "seed_range": {seed_key: seed_bounds}, "checkpoints": checkpoints, "populations": populations + more,
-               **report}
-    command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    write_json(out / SUMMARY_FILE, evaluation_summary(cfg, metrics, metrics["seed_range"], checkpoints, command))
-    return metrics
-
-
-def _print_method(name: str, runs: list[dict]) -> None:
-    print(f"evaluate: {name:<40} test_acc (last epoch) {mean_std([r['test_acc_last_epoch'] for r in runs])}   "
-          f"samples seen {statistics.mean(r['samples_seen'] for r in runs):.0f}", flush=True)
 
 
 def _setting(value) -> str:

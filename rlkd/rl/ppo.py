@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 import uuid
 from pathlib import Path
 from typing import Optional
@@ -13,11 +12,7 @@ from rlkd.distill.run import budget_samples
 from rlkd.env.curriculum_env import env_config_for, shared_inputs
 from rlkd.env.vector_env import CurriculumVectorEnv
 from rlkd.errors import RlkdError
-from rlkd.models.imported import config_modules
-from rlkd.ray_runtime import check_cpus, ensure_ray, root_cause
-from rlkd.reports.tensorboard import TENSORBOARD_DIR, Scalars, open_writer, write_scalars
 from rlkd.rl.export import export_policy
-from rlkd.rl.logdir import algorithm_logdir_under
 from rlkd.workdir import remove_owned, write_owner
 
 CONFIG_FILE = "rlkd_config.yaml"  # saved beside every checkpoint: what the policy's actions mean
@@ -58,27 +53,6 @@ def build_ppo_config(cfg: Config):
                          restart_failed_sub_environments=False)
         .debugging(seed=p.seed)
     )
-
-
-def progress_line(res: dict, elapsed: float) -> str:
-    er = res.get("env_runners", {})
-    steps = er.get("num_env_steps_sampled", 0)
-    sample_s = res.get("timers", {}).get("env_runner_sampling_timer", float("nan"))
-    return (f"iter {res['training_iteration']:>4}  return_mean {er.get('episode_return_mean', float('nan')):8.3f}  "
-            f"final_val_acc {er.get('final_val_acc', float('nan')):6.2f}  "
-            f"difficulty {er.get('mean_difficulty', float('nan')):.2f}  "
-            f"fraction {er.get('mean_fraction', float('nan')):.2f}  "
-            f"env_steps/s {steps / sample_s if sample_s == sample_s and sample_s > 0 else float('nan'):6.2f}  "
-            f"elapsed {elapsed:6.1f}s")
-
-
-def iteration_scalars(row: dict) -> Scalars:
-    """TensorBoard tags of one iteration's history row: means over the episodes the iteration sampled."""
-    steps, seconds = row["env_steps_sampled"], row["sampling_s"]
-    return {"episodes/return_mean": row["episode_return_mean"],
-            "episodes/val_acc_last_epoch": row["final_val_acc"],
-            "episodes/mean_difficulty": row["mean_difficulty"], "episodes/mean_fraction": row["mean_fraction"],
-            "speed/env_steps_per_s": steps / seconds if steps is not None and seconds else None}
 
 
 def save_checkpoint(algo, cfg: Config, folder: Path) -> Path:
@@ -177,66 +151,3 @@ def lifetime_rl_cost(algo, target_samples: int) -> dict:
         return int(algo.metrics.peek((ENV_RUNNER_RESULTS, key), default=0))
 
     return rl_cost(total(EPISODES_LIFETIME), total(SAMPLES_SEEN_LIFETIME), target_samples)
-
-
-def train_ppo(cfg: Config, out: Path) -> dict:
-    final = out / "checkpoint"
-    if final.exists() and not final.is_symlink():  # found now, not after an hour of training
-        raise RlkdError(f"{final} is a folder, not the link `rlkd train` writes there; "
-                        "move it away or use another --out")
-    from ray.exceptions import RayError
-
-    # a bad data set or shard is one clear error here, not env runners failing one by one: the target's, which
-    # the cost is counted in, and the episodes' (the same ones unless env.proxy changes the data)
-    target_samples = target_run_samples(cfg)
-    shared_inputs(proxy_config(cfg))
-    ensure_ray(cfg.resources.ray_address, py_modules=config_modules(cfg))
-    r = cfg.resources
-    check_cpus(r.num_env_runners * r.num_cpus_per_env_runner, "PPO's env runners")
-    with algorithm_logdir_under(out / TENSORBOARD_DIR):  # RLlib's own log folder: in OUT, not ~/ray_results
-        algo = start_algorithm(cfg, out)
-    ckpt_dir = out / "checkpoints"
-    start = time.perf_counter()
-    history, last_ckpt, failing, (restarts, _) = [], None, 0, env_runner_health(algo)
-    tensorboard = open_writer(Path(algo.logdir))  # one TensorBoard run per training process
-    try:
-        while algo.iteration < cfg.ppo.iterations:
-            res = algo.train()
-            er = res.get("env_runners", {})
-            row = {"iteration": res["training_iteration"], "episode_return_mean": er.get("episode_return_mean"),
-                   "final_val_acc": er.get("final_val_acc"), "mean_difficulty": er.get("mean_difficulty"),
-                   "mean_fraction": er.get("mean_fraction"), "env_steps_sampled": er.get("num_env_steps_sampled"),
-                   "sampling_s": res.get("timers", {}).get("env_runner_sampling_timer"),
-                   "iteration_s": res.get("time_this_iter_s")}
-            history.append(row)
-            write_scalars(tensorboard, [iteration_scalars(row)], first_step=row["iteration"])
-            print(progress_line(res, time.perf_counter() - start), flush=True)
-            (restarts, down), was = env_runner_health(algo), restarts
-            failing = failing_streak(failing, row["env_steps_sampled"] or 0, restarts > was or down > 0)
-            if failing >= r.env_runner_restarts:
-                raise RlkdError(f"PPO stopped at iteration {algo.iteration}: env runners kept failing ({restarts} "
-                                f"restarts, {failing} iterations in a row without samples); their error is in the "
-                                f"log above (often resources.device=cuda on nodes without a GPU, or data.shards "
-                                f"unreadable on a worker node). Fix it and re-run the same command: it resumes from "
-                                f"the last checkpoint")
-            if algo.iteration % cfg.ppo.checkpoint_every == 0 or algo.iteration >= cfg.ppo.iterations:
-                last_ckpt = save_checkpoint(algo, cfg, ckpt_dir / f"iter_{algo.iteration:05d}")
-        if last_ckpt is None:
-            last_ckpt = save_checkpoint(algo, cfg, ckpt_dir / f"iter_{algo.iteration:05d}")
-        cost = {**lifetime_rl_cost(algo, target_samples), "proxy": cfg.env.proxy}
-    except RayError as exc:  # env runners failed past their restarts: say so, and how to go on
-        raise RlkdError(f"PPO stopped at iteration {algo.iteration}: env runners kept failing ({root_cause(exc)}); "
-                        f"fix the cause and re-run the same command: it resumes from the last checkpoint in "
-                        f"{ckpt_dir}") from exc
-    finally:
-        tensorboard.close()
-        algo.stop()
-    link = final.with_name(f".checkpoint.{uuid.uuid4().hex[:8]}")
-    link.symlink_to(last_ckpt.relative_to(out.resolve()) if last_ckpt.is_relative_to(out.resolve()) else last_ckpt)
-    link.replace(final)  # one rename: OUT/checkpoint is always a whole link
-    print(f"train: final checkpoint {last_ckpt}")
-    print(f"train: RL cost {cost['episodes']} episodes, {cost['samples_seen']} training samples = "
-          f"{cost['target_run_equivalents']:.1f} target runs of {target_samples} samples")
-    return {"checkpoint": str(last_ckpt), "iterations": algo.iteration, "history": history, "rl_cost": cost,
-            "final_val_acc_last_iteration": history[-1]["final_val_acc"] if history else None,
-            "note": "final_val_acc is val accuracy at the last epoch of the episodes sampled in an iteration"}

@@ -13,8 +13,7 @@ from rlkd.config import Config
 from rlkd.distill.run import DistillationRun
 from rlkd.env.curriculum_env import shared_inputs
 from rlkd.errors import RlkdError
-from rlkd.models.imported import config_modules
-from rlkd.ray_runtime import check_cpus, ensure_ray
+from rlkd.ray_runtime import check_cpus, start_ray
 from rlkd.tune.experiment import experiment_location, should_restore
 from rlkd.tune.progress import use_legacy_output
 from rlkd.workdir import join_uri
@@ -35,7 +34,7 @@ def fit_kd_experiment(cfg: Config, out: Path, experiment: str, trial: Callable[[
     """
     from ray import tune
 
-    ensure_ray(cfg.resources.ray_address, py_modules=config_modules(cfg))
+    start_ray(cfg)
     check_cpus(1, f"a {command} {trial_name}")
     shared_inputs(cfg)  # a bad data set or shard is one clear error here, not trials failing one by one
     storage, name = experiment_location(cfg, out, experiment)

@@ -6,19 +6,12 @@ import json
 from pathlib import Path
 
 from rlkd.config import Config
-from rlkd.curriculum.policies import load_policy
+from rlkd.curriculum.policies import load_policy, policy_checkpoint
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.env.episode import run_policy
-from rlkd.errors import ConfigError
 from rlkd.reports.plots import line_plot
 from rlkd.reports.tensorboard import TENSORBOARD_DIR, epoch_scalars, open_writer, write_scalars
-
-
-def policy_checkpoint(cfg: Config) -> str:
-    if cfg.ppo.checkpoint is None:
-        raise ConfigError("ppo.checkpoint: not set; pass --checkpoint runs/.../train/checkpoint "
-                          "(written by `rlkd train`)")
-    return cfg.ppo.checkpoint
+from rlkd.stages.base import Stage
 
 
 def run_apply(cfg: Config, out: Path) -> dict:
@@ -47,3 +40,12 @@ def run_apply(cfg: Config, out: Path) -> dict:
     return {"test_acc_last_epoch": result["test_acc_last_epoch"], "val_acc_last_epoch": result["val_acc_last_epoch"],
             "return": result["return"], "samples_seen": result["samples_seen"], "budget": result["budget"],
             "budget_samples": result["budget_samples"], "checkpoint": cfg.ppo.checkpoint}
+
+
+STAGE = Stage(
+    "apply", run_apply,
+    "one full run where a trained policy picks every epoch's action; trajectory + test accuracy",
+    outputs=("trajectory.png",),
+    options=(("checkpoint", "policy checkpoint from `rlkd train` (sets ppo.checkpoint)",
+              lambda v: [f"ppo.checkpoint={v}"]),),
+)

@@ -9,6 +9,7 @@ from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun
 from rlkd.reports.plots import line_plot
 from rlkd.reports.tensorboard import TENSORBOARD_DIR, epoch_scalars, open_writer, write_scalars
+from rlkd.stages.base import Stage
 
 # what the optional argument of --curriculum NAME[:ARG] sets, per sampler
 CURRICULUM_ARG = {"adaptive": "difficulty", "threshold": "difficulty", "mixed": "difficulty",
@@ -64,3 +65,14 @@ def run_distill(cfg: Config, out: Path) -> dict:
           f"{metrics['test_acc_last_epoch']:.2f} | test_acc at best-val epoch {metrics['best_val_epoch']}: "
           f"{metrics['test_acc_at_best_val_epoch']:.2f} | samples seen {metrics['samples_seen']}")
     return metrics
+
+
+STAGE = Stage(
+    "distill", run_distill,
+    "one full distillation run with a fixed curriculum; per-epoch val/test accuracy and a learning curve",
+    outputs=("learning_curve.png",),
+    depends=("data", "teacher", "student", "distill", "curriculum"),
+    options=(("mode", "labels | kd | dkd | multi_teacher (sets distill.mode)", lambda v: [f"distill.mode={v}"]),
+             ("curriculum", "NAME[:ARG], e.g. adaptive:0.3, pacing:root, random:0.7 (sets curriculum.*)",
+              curriculum_overrides)),
+)

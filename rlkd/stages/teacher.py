@@ -19,6 +19,7 @@ from rlkd.errors import ConfigError
 from rlkd.models import build_model, save_weights
 from rlkd.models.class_map import resolve_class_map
 from rlkd.models.inference import accuracy, map_classes, predict_logits, resolve_device
+from rlkd.stages.base import Stage
 from rlkd.teacher.calibration import fit_temperature, nll
 from rlkd.teacher.folds import fold_assignment
 from rlkd.teacher.training import train_classifier
@@ -117,3 +118,14 @@ def run_teacher(cfg: Config, out: Path) -> dict:
           f"test_acc {metrics['test_acc']:.2f} | T* {temperature:.3f} | val NLL {metrics['val_nll_uncalibrated']:.4f}"
           f" -> {metrics['val_nll_calibrated']:.4f}")
     return metrics
+
+
+STAGE = Stage(
+    "teacher", run_teacher,
+    "train (or evaluate) the teacher on train, select and calibrate on val, report val and test accuracy",
+    wire=lambda out: [f"teacher.checkpoint={out / TEACHER_FILE}"],
+    outputs=(TEACHER_FILE,),
+    depends=("data", "teacher"),
+    ignores=("teacher.additional", "teacher.logits_dtype", "teacher.topk", "teacher.embedding", "data.views",
+             "data.view_seed", "data.view_min_scale", "data.view_flip", "data.shards"),
+)

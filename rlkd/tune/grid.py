@@ -13,7 +13,6 @@ from tqdm import tqdm
 from rlkd.config import Config
 from rlkd.env.curriculum_env import shared_inputs
 from rlkd.env.episode import PolicyRun, run_policies
-from rlkd.models.imported import config_modules
 
 
 def population_task(runs: Sequence[PolicyRun]) -> tuple[str, list[dict]]:
@@ -34,9 +33,9 @@ def run_grid(cfg: Config, runs: Sequence[PolicyRun], what: str) -> tuple[list[di
         return [x for chunk in results for x in chunk], [{"lanes": len(c), "node": "local"} for c in chunks]
     import ray
 
-    from rlkd.ray_runtime import ensure_ray
+    from rlkd.ray_runtime import start_ray
 
-    ensure_ray(r.ray_address, py_modules=config_modules(cfg))
+    start_ray(cfg)
     task = ray.remote(population_task).options(num_cpus=r.num_cpus_per_env_runner, num_gpus=r.num_gpus_per_env_runner)
     refs = [task.remote(chunk) for chunk in chunks]
     done = [ray.get(ref) for ref in tqdm(refs, desc=f"{what} on the cluster", unit="population")]

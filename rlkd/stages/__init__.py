@@ -1,4 +1,9 @@
-"""The whole job as a chain of commands, each into `<workdir>/<stage>/`.
+"""The stages: one module per `rlkd <command>` (read the config, call the library, write the outputs), one
+registry (`STAGES`), and the whole job as a chain of them, each into `<workdir>/<stage>/`.
+
+The layers: stages on top; the library (data, models, teacher, precompute, distill, env, curriculum, rl, tune)
+below, which imports neither `rlkd.stages` nor `rlkd.reports`; reports (plots, tables, TensorBoard, statistics)
+as a leaf that only stages import.
 
 Each stage's outputs reach the next through config overrides (for example
 `teacher.checkpoint=<workdir>/teacher/teacher.safetensors`, or the KD recipe the
@@ -12,9 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from rlkd.commands import COMMANDS, already_done, execute
 from rlkd.config import load_config
 from rlkd.errors import ConfigError
+from rlkd.stages import apply, distill, evaluate, pbt, precompute, recipe, teacher, train, tune
+from rlkd.stages.base import Stage, already_done, execute
+
+STAGES: dict[str, Stage] = {s.name: s for s in (m.STAGE for m in (teacher, precompute, recipe, distill, train,
+                                                                   tune, pbt, apply, evaluate))}
 
 PIPELINE: tuple[str, ...] = ("teacher", "precompute", "recipe", "distill", "train", "evaluate")
 RL_STAGES = ("train", "tune")  # the policy comes from one PPO run, or from the best trial of a search
@@ -43,7 +52,7 @@ def run_pipeline(workdir: Path, config: Optional[str], overrides: list[str], sta
     results: dict[str, dict] = {}
     upstream_ran = False  # a stage that ran makes every later stage stale
     for name in stages(rl_stage):
-        command = COMMANDS[name]
+        command = STAGES[name]
         out = workdir / name
         cfg = load_config(config, overrides + wiring)
         if name in wanted:

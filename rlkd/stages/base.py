@@ -1,0 +1,93 @@
+"""What a stage is and how one runs: `Stage` (one `rlkd <command>`, and a pipeline step), `execute` and
+`already_done`.
+
+A stage takes the resolved config and its output folder and returns the metrics it measured; `execute` writes
+`config.yaml` and `metrics.json` beside whatever the stage wrote, so every folder says how it was made.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from rlkd.config import Config, config_to_dict, config_yaml
+from rlkd.config.renames import translate_stored
+from rlkd.names import check_names
+from rlkd.workdir import atomic_write_text, folder_lock, write_json
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[..., dict]  # run(cfg, out, **flags) -> metrics
+    help: str
+    # overrides that feed this command's outputs to the next pipeline stage
+    wire: Callable[[Path], list[str]] = lambda out: []
+    # files whose presence (with a matching config) means the command already ran
+    outputs: tuple[str, ...] = ()
+    # config sections the outputs depend on: a change elsewhere (e.g. ppo) does not redo this stage
+    depends: tuple[str, ...] = ("data", "teacher", "student", "distill", "curriculum", "env", "reward", "ppo")
+    # keys inside those sections the outputs do not depend on (what precompute alone reads from `teacher`)
+    ignores: tuple[str, ...] = ()
+    # boolean command-line flags (name -> help), passed to run as keyword arguments
+    flags: tuple[tuple[str, str], ...] = ()
+    # string options (name, help, to_overrides): shorthands for config keys, e.g. --mode kd
+    options: tuple[tuple[str, str, Callable[[str], list[str]]], ...] = ()
+
+
+# keys only `rlkd evaluate` reads: changing them must not redo the stages that chose things
+EVALUATION_ONLY = ("env.eval_seeds", "seeds.evaluation", "seeds.confirmation", "seeds.evaluate_on",
+                   "tune.tuned_baseline", "tune.baseline_budget", "tune.pbt.schedule", "ppo.checkpoints")
+CHOOSING = ("data", "teacher", "student", "distill", "curriculum", "env", "tune", "seeds")
+# the tune keys of the PPO search and of PBT: the recipe stage reads none of them
+NOT_RECIPE = ("tune.num_samples", "tune.scheduler", "tune.metric", "tune.mode", "tune.param_space", "tune.stop",
+              "tune.keep_checkpoints", "tune.grace_period", "tune.perturbation_interval", "tune.pbt.population",
+              "tune.pbt.budget")
+RL_STAGE = dict(depends=(*Stage.depends, "seeds"), ignores=(*EVALUATION_ONLY, "ppo.checkpoint"))
+
+
+
+def execute(stage: Stage, cfg: Config, out: Path, **flags) -> dict:
+    """Run `stage` into `out`, holding the folder's lock; metrics.json appears only once it has finished."""
+    check_names(cfg)
+    with folder_lock(out, f"rlkd {stage.name}"):
+        (out / "metrics.json").unlink(missing_ok=True)  # first: a kill below must not leave "done" + a new config
+        atomic_write_text(out / "config.yaml", config_yaml(cfg))
+        start = time.perf_counter()
+        threads = torch.get_num_threads()
+        try:
+            metrics = stage.run(cfg, out, **flags)
+        finally:  # an env built in this process (RLlib's local runner) sets torch threads: keep it from leaking
+            torch.set_num_threads(threads)
+        metrics["seconds"] = round(time.perf_counter() - start, 3)
+        write_json(out / "metrics.json", {"command": stage.name, **metrics})
+    return metrics
+
+
+def _without(section: object, name: str, ignores: tuple[str, ...]) -> object:
+    """A config section less the keys in `ignores` ("section.key" or "section.sub.key", at any depth)."""
+    if not isinstance(section, dict):
+        return section
+    inner = tuple(rest for key in ignores for head, _, rest in [key.partition(".")] if head == name)
+    return {k: _without(v, k, inner) for k, v in section.items() if k not in inner}
+
+
+def already_done(stage: Stage, cfg: Config, out: Path) -> bool:
+    """True when `out` holds finished outputs of this stage made from the same config sections it reads."""
+    import yaml
+
+    try:
+        saved = yaml.safe_load((out / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    if isinstance(saved, dict):
+        saved = translate_stored(saved, str(out / "config.yaml"))
+    now = config_to_dict(cfg)
+    ign = stage.ignores
+    same = isinstance(saved, dict) and all(_without(saved.get(k), k, ign) == _without(now[k], k, ign)
+                                           for k in stage.depends)
+    return (out / "metrics.json").is_file() and same and all((out / f).exists() for f in stage.outputs)
