@@ -65,6 +65,7 @@ def test_budget_outside_unit_interval_is_a_config_error(digits_cfg, value):
         digits_cfg(f"env.budget={value}")
 
 
+@pytest.mark.slow
 def test_full_data_stops_at_half_the_epochs_and_anneals(inputs):
     run = make_run(inputs, 0.5)
     n = len(run.labels)

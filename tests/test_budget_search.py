@@ -39,6 +39,7 @@ def test_the_policys_replay_is_a_point_of_the_space():
                                                                                        alpha=0.25)
 
 
+@pytest.mark.slow
 def test_the_tuned_row_spends_the_budget_and_no_more_than_one_trial_past_it(tmp_path, teacher_dir, shards_dir,
                                                                              ray_session):
     cfg = load_config(None, run_overrides(teacher_dir, shards_dir) + [

@@ -45,6 +45,7 @@ def ray_head():
     proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_launch_cluster_runs_the_pipeline_on_an_existing_head(ray_head, tmp_path):
     address, env = ray_head
     work = tmp_path / "work"
@@ -58,6 +59,7 @@ def test_launch_cluster_runs_the_pipeline_on_an_existing_head(ray_head, tmp_path
     assert f"ray_address: {address}" in (work / "train" / "config.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_launch_cluster_clear_error_when_nothing_listens(tmp_path):
     port = free_port()
     res = launch("--cluster", "--address", f"127.0.0.1:{port}", "--workdir", str(tmp_path))
@@ -94,6 +96,7 @@ cluster.shutdown()
 """
 
 
+@pytest.mark.slow
 def test_ppo_survives_losing_its_worker_node(teacher_dir, shards_dir):
     from tests.conftest import run_overrides
 
@@ -137,6 +140,7 @@ cluster.shutdown()
 """
 
 
+@pytest.mark.slow
 def test_evaluation_grid_spreads_populations_over_a_two_node_cluster(teacher_dir, shards_dir):
     from tests.conftest import run_overrides
 

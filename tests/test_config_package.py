@@ -101,6 +101,7 @@ def test_registry_names_are_checked_when_a_stage_loads_its_config(capsys, tmp_pa
     assert not (tmp_path / "o" / "config.yaml").exists()
 
 
+@pytest.mark.slow
 def test_importing_the_config_loads_no_torch_gymnasium_or_ray():
     code = ("import sys, rlkd.config, rlkd.config.loader; rlkd.config.load_config(); "
             "print(sorted(m for m in ('torch', 'gymnasium', 'ray', 'numpy') if m in sys.modules))")

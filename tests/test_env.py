@@ -117,6 +117,7 @@ def test_diverged_run_ends_with_penalty(env_cfg):
     assert done and info["diverged"] and reward == env_cfg.env.divergence_penalty
 
 
+@pytest.mark.slow
 def test_env_module_imports_no_ray():
     code = "import sys, rlkd.env, rlkd.distill; assert 'ray' not in sys.modules, 'ray imported'; print('ok')"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -192,6 +192,7 @@ def load_launch():
     return module
 
 
+@pytest.mark.slow
 def test_os_errors_are_one_line(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")

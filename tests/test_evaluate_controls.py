@@ -186,6 +186,7 @@ def test_identical_order_streams_give_an_a_a_difference_of_exactly_zero(inputs):
     assert order_stream_seed(0, 0) == 0 and order_stream_seed(0, 1) != order_stream_seed(1, 1)
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_seeds_the_checkpoints_training_used(tmp_path, trained_ppo, capsys):
     checkpoint = str(trained_ppo / "checkpoint")  # trained under the default seeds.choice [0, 10000]
     args = ["evaluate", "--out", str(tmp_path), "--checkpoint", checkpoint, "--set", "seeds.choice=[40000, 50000]",
@@ -197,6 +198,7 @@ def test_evaluate_refuses_seeds_the_checkpoints_training_used(tmp_path, trained_
 
 
 # ------------------------------------------------------------------ `rlkd evaluate` end to end
+@pytest.mark.slow
 def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir, trained_ppo):
     """The session's tiny policy under a budget: every control, the paired CI table, the plots."""
     base = []
@@ -240,6 +242,7 @@ def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir,
         assert f" / {policy_seen} |" in row and row.count("/2") == 2  # samples seen beside the policy's; wins k/2
 
 
+@pytest.mark.slow
 def test_evaluate_reports_each_ppo_run_and_pools_them(tmp_path, teacher_dir, shards_dir, trained_ppo):
     base = []
     for o in run_overrides(teacher_dir, shards_dir) + ["distill.epochs=2", "tune.tuned_baseline=false"]:

@@ -36,6 +36,7 @@ def embedded_shards(tmp_path_factory, teacher_dir, ray_session):
     return out / "shards"
 
 
+@pytest.mark.slow
 def test_embeddings_round_trip_through_the_shards(embedded_shards, teacher_dir):
     cfg = load_config(None, run_overrides(teacher_dir))
     data = load_data(cfg.data)

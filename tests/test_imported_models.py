@@ -79,6 +79,7 @@ def test_a_factory_that_fails_is_named(user_dir):
                     section="student")
 
 
+@pytest.mark.slow
 def test_a_bad_import_path_is_exit_2_naming_it(tmp_path):
     res = subprocess.run([sys.executable, "-m", "rlkd.cli", "teacher", "--out", str(tmp_path),
                           "--set", "teacher.arch=no_such_pkg.models:net"], cwd=ROOT, capture_output=True, text=True,
@@ -96,6 +97,7 @@ runpy.run_path(sys.argv.pop(1), run_name="__main__")
 """
 
 
+@pytest.mark.slow
 def test_import_path_models_run_in_ray_data_actors_and_remote_env_runners(user_dir, tmp_path):
     work = tmp_path / "work"
     overrides = ["teacher.arch=user_models:small_cnn", "student.arch=user_models:small_mlp", "student.model_kwargs={}",

@@ -210,6 +210,7 @@ def check_pipeline(metrics: dict, teacher_min: float) -> None:
     assert [h["iteration"] for h in history] == [1, 2] and history[-1]["env_steps_sampled"] >= 2
 
 
+@pytest.mark.slow
 def test_non_square_float_images_through_the_pipeline(loader_dir, tmp_path):
     metrics = run_stages(loader_dir, tmp_path / "work", [], [
         "data.source=python", "data.python.loader=user_loaders:wide_digits", "data.views=2",
@@ -219,6 +220,7 @@ def test_non_square_float_images_through_the_pipeline(loader_dir, tmp_path):
     assert manifest["data"]["splits"]["train"]["views"] == 2  # crops and flips of 8 x 12 float images
 
 
+@pytest.mark.slow
 def test_the_signals_example_runs_end_to_end_at_a_tiny_size(tmp_path):
     """examples/signals (1-D loader + 1-D CNN teacher by import path), as the README runs it, but tiny."""
     metrics = run_stages(ROOT, tmp_path / "work", ["--config", "examples/signals/config.yaml"], [

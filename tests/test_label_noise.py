@@ -93,6 +93,7 @@ def test_bad_label_noise_settings_name_the_key(override):
         load_config(None, [override])
 
 
+@pytest.mark.slow
 def test_teacher_stage_trains_on_the_noisy_train_labels(tmp_path):
     from rlkd.models.io import read_metadata
     from rlkd.stages import STAGES, execute

@@ -54,6 +54,7 @@ def trained(tmp_path_factory, teacher_dir, shards_dir):
     return home, out
 
 
+@pytest.mark.slow
 def test_train_writes_tensorboard_per_iteration_and_nothing_in_home(trained):
     home, out = trained
     assert not (home / "ray_results").exists()
@@ -80,6 +81,7 @@ def test_distill_writes_one_step_per_epoch_and_a_rerun_replaces_them(tmp_path, t
     assert [v for _, v in scalars["test/acc"]] == pytest.approx(m["test_acc_per_epoch"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_apply_writes_its_trajectory_and_last_epoch_test_acc(trained, tmp_path, teacher_dir, shards_dir, ray_session):
     _, train_out = trained
     out = tmp_path / "apply"

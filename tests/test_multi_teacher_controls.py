@@ -123,6 +123,7 @@ def test_the_kd_rows_are_the_equal_weights_control():
 
 
 # ------------------------------------------------------------------ a tiny two-teacher setting, end to end
+@pytest.mark.slow
 def test_shards_hold_both_cross_fitted_teachers_and_the_action_grows_by_two(
         teacher_dir, weak_teacher_dir, two_teacher_shards):
     cfg = load_config(None, two_teachers(teacher_dir, weak_teacher_dir, two_teacher_shards))
@@ -156,6 +157,7 @@ def export_untrained_policy(folder, cfg):
     save_policy(folder, build_network(layers), PolicySpec(obs, act, layers, config_to_dict(cfg)))
 
 
+@pytest.mark.slow
 def test_evaluate_lists_equal_weights_and_each_teacher_alone(tmp_path, teacher_dir, weak_teacher_dir,
                                                              two_teacher_shards):
     overrides = two_teachers(teacher_dir, weak_teacher_dir, two_teacher_shards) + [

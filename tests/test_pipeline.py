@@ -24,6 +24,7 @@ def sets(overrides):
     return [x for o in overrides for x in ("--set", o)]
 
 
+@pytest.mark.slow
 def test_full_pipeline_then_resume_skips_everything(tmp_path):
     work = tmp_path / "work"
     first = launch("--workdir", str(work), *sets(TINY))
@@ -37,9 +38,13 @@ def test_full_pipeline_then_resume_skips_everything(tmp_path):
         for key, value in (o.split("=") for o in recipe["overrides"]):
             section, name = key.split(".")
             assert ran[section][name] == float(value), (stage, key)
-        assert ran["tune"]["recipe_trials"] == recipe["trials"] == 2
+        assert ran["tune"]["recipe"]["trials"] == recipe["trials"] == 2
     assert "chosen on val by `rlkd recipe` over 2 trials" in (work / "evaluate" / "report.md").read_text()
     assert f"report: {work / 'evaluate' / 'report.md'}" in first.stdout
+    # a quiet console: rlkd's own lines at a bounded rate, no redraws, none of the known-harmless Ray lines
+    console = first.stdout + first.stderr
+    assert len(console.splitlines()) <= 150 and "\r" not in console, console
+    assert "RLModule(config=" not in console and "new API stack" not in console and "Current best trial" not in console
     second = launch("--workdir", str(work), *sets(TINY))
     assert second.returncode == 0 and second.stdout.count("up to date") == 6 and "running into" not in second.stdout
     # a PPO setting changes: only train and evaluate run again
@@ -55,6 +60,7 @@ def test_full_pipeline_then_resume_skips_everything(tmp_path):
     assert "tune/checkpoint" in (work / "evaluate" / "config.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_launch_bad_stage_and_bad_key(tmp_path, capsys):
     """In this process: both fail before any stage starts (the subprocess launches above check the exit status)."""
     launch_main = load_launch().main

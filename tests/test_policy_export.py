@@ -83,6 +83,7 @@ def rllib_actions(checkpoint, observations):
     return actions
 
 
+@pytest.mark.slow
 def test_export_loads_without_pickle_or_ray_and_matches_rllib(checkpoint):
     observations = np.random.default_rng(7).uniform(0.0, 1.0, (50, len(OBS_KEYS))).astype(np.float32)
     res = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_PICKLE_OR_RAY, str(checkpoint),
@@ -104,6 +105,7 @@ def test_export_loads_without_pickle_or_ray_and_matches_rllib(checkpoint):
     assert spec["layers"] == [{"linear": [len(OBS_KEYS), 16]}, {"activation": "tanh"}, {"linear": [16, out_width]}]
 
 
+@pytest.mark.slow
 def test_folder_without_export_is_a_checkpoint_error(checkpoint, tmp_path):
     bare = tmp_path / "bare"
     shutil.copytree(checkpoint, bare)
@@ -112,6 +114,7 @@ def test_folder_without_export_is_a_checkpoint_error(checkpoint, tmp_path):
         load_policy(bare)
 
 
+@pytest.mark.slow
 def test_action_space_that_disagrees_with_the_config_is_a_checkpoint_error(checkpoint, tmp_path):
     folder = tmp_path / "policy"
     folder.mkdir()

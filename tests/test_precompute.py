@@ -92,6 +92,7 @@ def test_difficulty_hand_computed():
     assert torch.allclose(d_ent, torch.tensor([h, 1.0, 0.0]), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_plain_pyarrow_and_datasets_read_without_ray(shards_dir):
     code = f"""
 import sys
@@ -184,6 +185,7 @@ def test_missing_row_is_refused(shards_dir, tmp_path):
         load_shards(bad)
 
 
+@pytest.mark.slow
 def test_rerun_is_a_noop_unless_forced_and_forced_shards_reach_the_env(shards_dir, teacher_dir):
     from rlkd.data.shards import read_manifest
     from rlkd.env.curriculum_env import shared_inputs
@@ -203,6 +205,7 @@ def test_rerun_is_a_noop_unless_forced_and_forced_shards_reach_the_env(shards_di
     assert fresh.manifest["created"] != first.manifest["created"]
 
 
+@pytest.mark.slow
 def test_topk_and_several_teachers(teacher_dir, tmp_path, ray_session):
     second = tmp_path / "t2"
     second_teacher = load_config(None, ["teacher.epochs=3", "teacher.cross_fit=2", "teacher.seed=7"])
@@ -250,6 +253,7 @@ def test_views_are_deterministic_and_render_exactly():
     assert torch.equal(render_view(imgs, torch.tensor([[0, 4, 4, 4, 0]] * 3)), crop)
 
 
+@pytest.mark.slow
 def test_killed_writer_leaves_no_manifest(teacher_dir, tmp_path):
     out = tmp_path / "killed"
     env = dict(os.environ)  # conftest's short RAY_TMPDIR: Ray's socket paths must stay under 108 bytes

@@ -80,6 +80,7 @@ def test_rl_cost_line_reads_the_train_metrics_beside_the_checkpoint(digits_cfg, 
                         {"policy": 1.0}) is None
 
 
+@pytest.mark.slow
 def test_train_on_proxy_episodes_saves_the_target_and_counts_the_cost(tmp_path, teacher_dir, shards_dir, ray_session):
     """TINY's 3-epoch target, 2-epoch proxy; the full sampler without a fraction control makes every epoch
     see all N training samples, so each episode's samples are known: 2 N (proxy), not 3 N (target)."""

@@ -22,6 +22,7 @@ def sets(overrides):
     return [x for o in overrides for x in ("--set", o)]
 
 
+@pytest.mark.slow
 def test_recipe_search_picks_the_best_trial_and_wires_it(tmp_path, teacher_dir, shards_dir, ray_session, capsys):
     out = tmp_path / "recipe"
     base = run_overrides(teacher_dir, shards_dir) + TINY
@@ -91,6 +92,7 @@ def test_a_finalist_replaces_the_config_only_when_its_paired_interval_is_above_z
     assert steady["gain_over_config"]["ci_low"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_recipe_keeps_the_config_when_every_searched_option_is_worse(tmp_path, teacher_dir, shards_dir,
                                                                      ray_session):
     out = tmp_path / "recipe"

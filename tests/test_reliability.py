@@ -42,6 +42,7 @@ def listening(root: psutil.Process) -> set[tuple[str, str, int]]:
     return found
 
 
+@pytest.mark.slow
 def test_rlkd_train_listens_on_loopback_only_in_a_clean_environment(tmp_path, teacher_dir, shards_dir):
     """No RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER (conftest sets it for in-process tests) and an inherited RAY_ADDRESS."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
@@ -62,6 +63,7 @@ def test_rlkd_train_listens_on_loopback_only_in_a_clean_environment(tmp_path, te
     assert not exposed, f"listening beyond loopback: {exposed}"
 
 
+@pytest.mark.slow
 def test_killed_train_and_tune_stages_resume_when_launch_runs_again(tmp_path):
     """kill -9 in the middle of `train`, then of `tune`; the same launch.py command finishes each, iterations intact."""
     work, n = tmp_path / "work", 40  # tiny iterations take ~0.1 s: enough of them that each kill lands mid-run
@@ -111,6 +113,7 @@ def test_second_run_in_a_busy_folder_stops_at_once_naming_the_first(tmp_path, ca
             pass
 
 
+@pytest.mark.slow
 def test_train_refuses_a_real_folder_at_out_checkpoint_before_training(tmp_path, teacher_dir, shards_dir, capsys):
     (tmp_path / "checkpoint").mkdir()
     assert main(["train", "--out", str(tmp_path), *sets(run_overrides(teacher_dir, shards_dir) + TRAIN)]) == 2
@@ -182,6 +185,7 @@ def malformed_launches(tmp_path_factory):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("address", MALFORMED_ADDRESSES)
 def test_malformed_cluster_address_is_a_clear_error(malformed_launches, address):
     status, err = malformed_launches[address]

@@ -13,6 +13,7 @@ from rlkd.env import OBS_KEYS
 from tests.conftest import args_for
 
 
+@pytest.mark.slow
 def test_ppo_two_iterations_and_checkpoint(trained_ppo):
     m = json.loads((trained_ppo / "metrics.json").read_text())
     assert [h["iteration"] for h in m["history"]] == [1, 2]
@@ -23,6 +24,7 @@ def test_ppo_two_iterations_and_checkpoint(trained_ppo):
     assert (trained_ppo / "checkpoint" / "rlkd_config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_load_policy_in_fresh_process_without_ray_matches_trained_module(trained_ppo, ray_session):
     import torch
     from ray.rllib.algorithms.algorithm import Algorithm
@@ -56,6 +58,7 @@ print(json.dumps({{"raw": [float(x) for x in a], "difficulty": act.difficulty}})
     assert got["difficulty"] == pytest.approx(float(np.clip(expected[0], 0, 1)), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_resume_continues_iteration_count(trained_ppo, tmp_path, teacher_dir, shards_dir):
     out = tmp_path / "resumed"
     ckpt = trained_ppo / "checkpoint"
@@ -64,6 +67,7 @@ def test_resume_continues_iteration_count(trained_ppo, tmp_path, teacher_dir, sh
     assert [h["iteration"] for h in m["history"]] == [3] and m["iterations"] == 3
 
 
+@pytest.mark.slow
 def test_apply_end_to_end(trained_ppo, tmp_path, teacher_dir, shards_dir):
     out = tmp_path / "apply"
     checkpoint = str(trained_ppo / "checkpoint")

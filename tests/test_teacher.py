@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from rlkd.cli import main
@@ -9,6 +10,7 @@ from rlkd.teacher.calibration import fit_temperature, nll
 from rlkd.teacher.folds import fold_assignment
 
 
+@pytest.mark.slow
 def test_teacher_on_digits_reaches_95(tmp_path):
     """The shipped teacher settings; its folds (cross-fitting) change nothing asserted here, and have their own test."""
     out = tmp_path / "teacher"
@@ -51,6 +53,7 @@ def test_fold_assignment_partitions_stratified():
     assert np.array_equal(folds, fold_assignment(labels, 3, seed=0))
 
 
+@pytest.mark.slow
 def test_cross_fit_folds_partition_train_and_never_see_their_fold(tmp_path):
     from rlkd.config import load_config
     from rlkd.data import load_data

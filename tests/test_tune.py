@@ -3,6 +3,8 @@
 import json
 import re
 
+import pytest
+
 from rlkd.cli import main
 from rlkd.curriculum.policies import load_policy
 from tests.conftest import run_overrides
@@ -19,9 +21,11 @@ def assert_short_output(text, shown):
     assert best and all(re.findall(r"'([\w/]+)':", line.split("parameters=")[1]) == shown for line in best)
 
 
+@pytest.mark.slow
 def test_two_trial_grid_reports_best_checkpoint_that_loads(tmp_path, teacher_dir, shards_dir, ray_session, capfd):
     out = tmp_path / "tune"
-    args = ["tune", "--out", str(out), "--set", "tune.param_space={ppo.lr: {grid: [0.0001, 0.001]}}"]
+    args = ["tune", "--out", str(out), "--set", "tune.param_space={ppo.lr: {grid: [0.0001, 0.001]}}",
+            "--set", "tune.status_tables=true"]  # Tune's own tables, on request
     for o in run_overrides(teacher_dir, shards_dir) + TINY:
         args += ["--set", o]
     assert main(args) == 0
@@ -53,6 +57,7 @@ def test_unknown_search_key_is_a_clear_error(tmp_path, teacher_dir, shards_dir, 
     assert "tune.param_space.ppo.lrr: not a config key" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_pbt_baseline_schedule_and_evaluate_shows_it(tmp_path, teacher_dir, shards_dir, trained_ppo, capfd):
     out = tmp_path / "pbt"
     base = []
@@ -73,6 +78,7 @@ def test_pbt_baseline_schedule_and_evaluate_shows_it(tmp_path, teacher_dir, shar
     assert "| pbt schedule |" in (ev / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_killed_tune_driver_resumes_without_losing_iterations(tmp_path, teacher_dir, shards_dir):
     import csv
     import os

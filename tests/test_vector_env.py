@@ -49,6 +49,7 @@ def test_vector_env_steps_as_lone_envs(vec_cfg):
     assert ends >= K and out_of_step  # lanes ended at different steps; each autoreset started the next episode
 
 
+@pytest.mark.slow
 def test_finished_lane_waits_for_its_reset_step(vec_cfg):
     vec = CurriculumVectorEnv(env_config_for(vec_cfg), 2)
     vec.reset(seed=1)

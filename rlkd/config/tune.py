@@ -105,6 +105,7 @@ class TuneConfig:
     max_failures: int = 2  # retries of a failed trial from its last checkpoint
     grace_period: int = 2  # ASHA: iterations before a trial can be stopped
     perturbation_interval: int = 4  # PBT: iterations (PPO) or epochs (the pbt baseline) between exploits
+    status_tables: bool = False  # Tune's own status tables on the console; else one rlkd progress line per ~10%
     pbt: PBTConfig = field(default_factory=PBTConfig)
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
     # `rlkd evaluate`'s "kd, tuned at the RL's budget" (rlkd.tune.budget_search): searched unless false; its budget

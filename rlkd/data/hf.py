@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from rlkd.config import DataConfig
+from rlkd.console import progress
 from rlkd.data.base import DatasetSplits, Split, carve_split, pil_to_array, stack_images
 from rlkd.errors import DataError
 
@@ -45,7 +45,7 @@ def _convert(ds, split_name: str, cfg: DataConfig, where: str) -> Split:
                             f"its columns are {ds.column_names}")
     ids = [f"{where}:{split_name}:{i}" for i in range(len(ds))]
     arrays = [pil_to_array(row[hf.image_column], cfg.channels, cfg.image_size, ids[i])
-              for i, row in enumerate(tqdm(ds, desc=f"decode {split_name}", unit="img", leave=False))]
+              for i, row in enumerate(progress(ds, desc=f"decode {split_name}", unit="img", leave=False))]
     labels = torch.as_tensor(ds[hf.label_column], dtype=torch.int64)
     return Split(stack_images(arrays, ids), labels, ids)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
 
 from rlkd.config import DataConfig
+from rlkd.console import progress
 from rlkd.data.base import DatasetSplits, Split, carve_split, pil_to_array, stack_images
 from rlkd.errors import DataError
 
@@ -33,7 +33,7 @@ def _read_split(folder: Path, class_names: list[str], cfg: DataConfig) -> Split:
     if not files:
         raise DataError(f"{folder}: no images (*.png, *.jpg, ...) in its class folders")
     arrays = []
-    for f in tqdm(files, desc=f"read {folder.name}", unit="img", leave=False):
+    for f in progress(files, desc=f"read {folder.name}", unit="img", leave=False):
         try:
             with Image.open(f) as img:
                 arrays.append(pil_to_array(img, cfg.channels, cfg.image_size, str(f)))

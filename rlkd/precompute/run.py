@@ -25,6 +25,7 @@ import torch
 
 import rlkd
 from rlkd.config import Config, ResourcesConfig
+from rlkd.console import quiet_ray_data_console
 from rlkd.data import SPLITS, DatasetSplits
 from rlkd.data.shards import MANIFEST, SCHEMA_VERSION, load_shards, shard_entry
 from rlkd.data.views import VIEW_FIELDS, sample_views, view_extent
@@ -106,6 +107,13 @@ def write_scored_rows(rows: pa.Table, images: dict[str, np.ndarray], bundles: li
                       embedding: Optional[EmbeddingSpec] = None) -> None:
     """The Ray Data pipeline: row blocks -> actor pool of TeacherPredictor -> Parquet files in `folder`."""
     import ray
+
+    quiet_ray_data_console()
+    # Ray 2.60 itself puts every actor pool's map function in the object store, so its core worker logs one
+    # "E ... core_worker.cc ... constructor arguments in the object store and max_restarts > 0" line per pool
+    # (ray-project/ray#53727): a C++ line no Python filter reaches; say what it is before it appears
+    print("precompute: Ray may log one 'E ... core_worker.cc: ... constructor arguments in the object store' line "
+          "for the actor pool: harmless here (ray-project/ray#53727), the shards are verified after writing")
 
     batch = res.precompute.batch_size
     blocks = [rows.slice(i, batch) for i in range(0, rows.num_rows, batch)]

@@ -14,8 +14,8 @@ from typing import Callable
 
 import torch
 
-from rlkd.config import Config, config_to_dict, config_yaml
-from rlkd.config.renames import translate_stored
+from rlkd.config import Config, config_from_dict, config_to_dict, config_yaml
+from rlkd.errors import ConfigError
 from rlkd.names import check_names
 from rlkd.workdir import atomic_write_text, folder_lock, write_json
 
@@ -47,6 +47,8 @@ CHOOSING = ("data", "teacher", "student", "distill", "curriculum", "env", "tune"
 NOT_RECIPE = ("tune.num_samples", "tune.scheduler", "tune.metric", "tune.mode", "tune.param_space", "tune.stop",
               "tune.keep_checkpoints", "tune.grace_period", "tune.perturbation_interval", "tune.pbt.population",
               "tune.pbt.budget")
+# keys that change only what the console shows: no stage's outputs depend on them
+CONSOLE_ONLY = ("tune.status_tables",)
 RL_STAGE = dict(depends=(*Stage.depends, "seeds"), ignores=(*EVALUATION_ONLY, "ppo.checkpoint"))
 
 
@@ -84,10 +86,12 @@ def already_done(stage: Stage, cfg: Config, out: Path) -> bool:
         saved = yaml.safe_load((out / "config.yaml").read_text())
     except (OSError, yaml.YAMLError):
         return False
-    if isinstance(saved, dict):
-        saved = translate_stored(saved, str(out / "config.yaml"))
+    try:  # as this rlkd reads it: old keys translated, keys added since at their defaults
+        saved = config_to_dict(config_from_dict(saved, stored=str(out / "config.yaml")))
+    except (ConfigError, TypeError):
+        return False
     now = config_to_dict(cfg)
-    ign = stage.ignores
+    ign = stage.ignores + CONSOLE_ONLY
     same = isinstance(saved, dict) and all(_without(saved.get(k), k, ign) == _without(now[k], k, ign)
                                            for k in stage.depends)
     return (out / "metrics.json").is_file() and same and all((out / f).exists() for f in stage.outputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlkd.config import Config
+from rlkd.console import progress
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun
 from rlkd.reports.plots import line_plot
@@ -45,11 +46,12 @@ def run_distill(cfg: Config, out: Path) -> dict:
           f"(d={cur.difficulty}, f={cur.fraction}, stratify={cur.stratify}), {run.epochs} epochs, "
           f"budget {run.budget} ({run.budget_samples} samples)")
     test_acc = []
-    while not run.finished:
-        s = run.epoch()
-        test_acc.append(run.evaluate("test")[0])  # reported only: no choice reads it
-        print(f"epoch {s.epoch:>3}/{run.epochs}  loss {s.loss:.4f}  train_acc(subset) {s.train_acc:6.2f}  "
-              f"val_acc {s.val_acc:6.2f}  subset {s.subset_size:>6}  seen {s.samples_seen:>8}  {s.seconds:.2f}s")
+    with progress(total=run.epochs, desc="distill", unit="epoch") as bar:  # each epoch's numbers: metrics.json
+        while not run.finished:
+            s = run.epoch()
+            test_acc.append(run.evaluate("test")[0])  # reported only: no choice reads it
+            bar.set_postfix_str(f"loss {s.loss:.4f}  val_acc {s.val_acc:6.2f}  seen {s.samples_seen}")
+            bar.update(1)
     metrics = {**summarize(run.history, test_acc), "mode": cfg.distill.mode, "sampler": cur.sampler,
                "val_acc_per_epoch": [h["val_acc"] for h in run.history], "test_acc_per_epoch": test_acc,
                "epochs": run.history, "train_seconds": sum(h["seconds"] for h in run.history)}

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from tqdm import tqdm
 
 from rlkd.config import Config
+from rlkd.console import progress
 from rlkd.curriculum.actions import EpochAction
 from rlkd.distill.population import StudentPopulation
 from rlkd.distill.run import EpochStats
@@ -32,7 +32,7 @@ def run_pbt(cfg: Config, out: Path) -> dict:
     population = StudentPopulation(cfg, shards, [seed] * size, data)
     schedules: list[list[dict]] = [[] for _ in range(size)]
     scores = [math.nan] * size
-    with tqdm(total=cfg.distill.epochs, desc="pbt", unit="epoch") as bar:
+    with progress(total=cfg.distill.epochs, desc="pbt", unit="epoch") as bar:
         while not all(population.finished):
             results = population.epoch([EpochAction(sampler="adaptive", **s) for s in settings])
             for m, result in enumerate(results):  # None: a member whose run had ended (its score stands)
@@ -43,11 +43,12 @@ def run_pbt(cfg: Config, out: Path) -> dict:
                 elif result is not None:  # its loss diverged: it ranks last and is replaced at the next exploit
                     scores[m] = math.nan
             epoch = max(run.epoch_index for run in population.runs)
+            best = f"{np.nanmax(scores):.2f}" if not all(map(math.isnan, scores)) else "nan"
+            bar.set_postfix_str(f"best val_acc {best}")
             bar.update(epoch - bar.n)
-            bar.set_postfix(best_val_acc=f"{np.nanmax(scores):.2f}" if not all(map(math.isnan, scores)) else "nan")
             if epoch % t.perturbation_interval == 0 and not all(population.finished):
                 for loser, winner in exploit_pairs(scores):
-                    tqdm.write(f"pbt: epoch {epoch}: member {loser} (val {scores[loser]:.2f}) takes member {winner}'s "
+                    print(f"pbt: epoch {epoch}: member {loser} (val {scores[loser]:.2f}) takes member {winner}'s "
                                f"run (val {scores[winner]:.2f}) and explores from its settings")
                     population.load_state_dict(loser, population.state_dict(winner))
                     schedules[loser] = [dict(row) for row in schedules[winner]]

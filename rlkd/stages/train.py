@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 from rlkd.config import Config, proxy_config
+from rlkd.console import progress
 from rlkd.env.curriculum_env import shared_inputs
 from rlkd.errors import RlkdError
 from rlkd.ray_runtime import check_cpus, root_cause, start_ray
@@ -23,11 +24,12 @@ from rlkd.rl.ppo import (
 from rlkd.stages.base import RL_STAGE, Stage
 
 
-def progress_line(res: dict, elapsed: float) -> str:
+def progress_postfix(res: dict, elapsed: float) -> str:
+    """One iteration's numbers for the progress line (every iteration's are in metrics.json and TensorBoard)."""
     er = res.get("env_runners", {})
     steps = er.get("num_env_steps_sampled", 0)
     sample_s = res.get("timers", {}).get("env_runner_sampling_timer", float("nan"))
-    return (f"iter {res['training_iteration']:>4}  return_mean {er.get('episode_return_mean', float('nan')):8.3f}  "
+    return (f"return_mean {er.get('episode_return_mean', float('nan')):8.3f}  "
             f"final_val_acc {er.get('final_val_acc', float('nan')):6.2f}  "
             f"difficulty {er.get('mean_difficulty', float('nan')):.2f}  "
             f"fraction {er.get('mean_fraction', float('nan')):.2f}  "
@@ -64,6 +66,7 @@ def train_ppo(cfg: Config, out: Path) -> dict:
     start = time.perf_counter()
     history, last_ckpt, failing, (restarts, _) = [], None, 0, env_runner_health(algo)
     tensorboard = open_writer(Path(algo.logdir))  # one TensorBoard run per training process
+    bar = progress(total=cfg.ppo.iterations, initial=algo.iteration, desc="train", unit="iteration")
     try:
         while algo.iteration < cfg.ppo.iterations:
             res = algo.train()
@@ -75,7 +78,8 @@ def train_ppo(cfg: Config, out: Path) -> dict:
                    "iteration_s": res.get("time_this_iter_s")}
             history.append(row)
             write_scalars(tensorboard, [iteration_scalars(row)], first_step=row["iteration"])
-            print(progress_line(res, time.perf_counter() - start), flush=True)
+            bar.set_postfix_str(progress_postfix(res, time.perf_counter() - start))
+            bar.update(1)
             (restarts, down), was = env_runner_health(algo), restarts
             failing = failing_streak(failing, row["env_steps_sampled"] or 0, restarts > was or down > 0)
             if failing >= r.env_runner_restarts:
@@ -94,6 +98,7 @@ def train_ppo(cfg: Config, out: Path) -> dict:
                         f"fix the cause and re-run the same command: it resumes from the last checkpoint in "
                         f"{ckpt_dir}") from exc
     finally:
+        bar.close()
         tensorboard.close()
         algo.stop()
     link = final.with_name(f".checkpoint.{uuid.uuid4().hex[:8]}")

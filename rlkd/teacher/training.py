@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from rlkd.config import TeacherConfig
+from rlkd.console import progress
 from rlkd.data import Split
 from rlkd.models.inference import accuracy, predict_logits
 
@@ -36,7 +36,7 @@ def train_classifier(model: nn.Module, train: Split, val: Split, cfg: TeacherCon
     images, labels = train.images.to(device), train.labels.to(device)
     best = (-1.0, 0, None)
     history: list[float] = []
-    bar = tqdm(range(1, cfg.epochs + 1), desc=desc, unit="epoch", leave=False)
+    bar = progress(range(1, cfg.epochs + 1), desc=desc, unit="epoch", leave=False)
     for epoch in bar:
         perm = torch.randperm(len(train), generator=gen).to(device)
         for i in range(0, len(perm), cfg.batch_size):
@@ -50,7 +50,7 @@ def train_classifier(model: nn.Module, train: Split, val: Split, cfg: TeacherCon
         history.append(val_acc)
         if val_acc > best[0]:
             best = (val_acc, epoch, copy.deepcopy(model.state_dict()))
-        bar.set_postfix(loss=f"{loss.item():.3f}", val_acc=f"{val_acc:.2f}")
+        bar.set_postfix_str(f"loss {loss.item():.3f}  val_acc {val_acc:.2f}")
     model.load_state_dict(best[2])
     model.eval()
     return TrainResult(best[1], best[0], history[-1], history)

@@ -30,7 +30,7 @@ from rlkd.errors import RlkdError
 from rlkd.seeds import block_seeds
 from rlkd.tune.experiment import experiment_location
 from rlkd.tune.kd_trials import fit_kd_experiment, start_run
-from rlkd.tune.progress import progress_reporter
+from rlkd.tune.progress import console_output
 from rlkd.tune.recipe import default_recipe, keep_points_asha, recipe_overrides
 from rlkd.tune.search import to_tune
 from rlkd.workdir import atomic_write_text
@@ -169,15 +169,18 @@ def budget_tuner(budget_epochs: float, replay: list[dict], spent_file: Path):
         space = {"rlkd": config_to_dict(cfg), "replay": replay,
                  "recipe": {key: to_tune(spec) for key, spec in t.recipe.space.items()},
                  "schedule": {key: to_tune(spec) for key, spec in schedule_space(cfg).items()}}
-        reporter = progress_reporter({"schedule/shape": "shape", **{f"recipe/{k}": k for k in t.recipe.space}},
-                                     {"epoch": "epoch", "val_acc": "val_acc", "kd_epochs": "kd_epochs"})
+        console = console_output(t.status_tables, {"schedule/shape": "shape",
+                                                   **{f"recipe/{k}": k for k in t.recipe.space}},
+                                 {"epoch": "epoch", "val_acc": "val_acc", "kd_epochs": "kd_epochs"},
+                                 "evaluate: tuned baseline", budget_epochs, "KD epochs",
+                                 amount=lambda result: result.get("kd_epochs"))
         return tune.Tuner(
             trainable, param_space=space,
             tune_config=tune.TuneConfig(metric="val_acc", mode="max", num_samples=-1, scheduler=scheduler,
                                         search_alg=search, reuse_actors=True),  # keeps each worker's loaded data
             run_config=tune.RunConfig(name=name, storage_path=storage, stop=budget_stopper(budget_epochs, spent_file),
                                       failure_config=tune.FailureConfig(max_failures=t.max_failures),
-                                      progress_reporter=reporter, verbose=1))
+                                      **console))
 
     return build
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from tqdm import tqdm
-
 from rlkd.config import Config
+from rlkd.console import progress
 from rlkd.env.curriculum_env import shared_inputs
 from rlkd.env.episode import PolicyRun, run_policies
 
@@ -29,7 +28,7 @@ def run_grid(cfg: Config, runs: Sequence[PolicyRun], what: str) -> tuple[list[di
     chunks = [list(runs[i:i + size]) for i in range(0, len(runs), size)]
     if not r.ray_address:
         data, shards = shared_inputs(cfg)
-        results = [run_policies(chunk, data, shards) for chunk in tqdm(chunks, desc=what, unit="population")]
+        results = [run_policies(chunk, data, shards) for chunk in progress(chunks, desc=what, unit="population")]
         return [x for chunk in results for x in chunk], [{"lanes": len(c), "node": "local"} for c in chunks]
     import ray
 
@@ -38,6 +37,6 @@ def run_grid(cfg: Config, runs: Sequence[PolicyRun], what: str) -> tuple[list[di
     start_ray(cfg)
     task = ray.remote(population_task).options(num_cpus=r.num_cpus_per_env_runner, num_gpus=r.num_gpus_per_env_runner)
     refs = [task.remote(chunk) for chunk in chunks]
-    done = [ray.get(ref) for ref in tqdm(refs, desc=f"{what} on the cluster", unit="population")]
+    done = [ray.get(ref) for ref in progress(refs, desc=f"{what} on the cluster", unit="population")]
     return [x for _, chunk in done for x in chunk], [{"lanes": len(c), "node": node}
                                                      for c, (node, _) in zip(chunks, done)]

@@ -21,7 +21,7 @@ from rlkd.distill.run import NonFiniteLossError
 from rlkd.errors import ConfigError
 from rlkd.seeds import block_seeds
 from rlkd.tune.kd_trials import start_run
-from rlkd.tune.progress import progress_reporter
+from rlkd.tune.progress import console_output
 from rlkd.tune.search import to_tune
 
 RECIPE_FILE = "recipe.json"
@@ -155,12 +155,12 @@ def recipe_tuner(cfg: Config, trainable, storage: str, name: str):
     scheduler = keep_points_asha([{"recipe": default}], time_attr="epoch", max_t=cfg.distill.epochs,
                                   grace_period=min(t.recipe.grace_period, cfg.distill.epochs))
     space = {"rlkd": config_to_dict(cfg), "recipe": {key: to_tune(spec) for key, spec in t.recipe.space.items()}}
-    reporter = progress_reporter({f"recipe/{key}": key for key in t.recipe.space},
-                                 {"epoch": "epoch", "val_acc": "val_acc"})
+    console = console_output(t.status_tables, {f"recipe/{key}": key for key in t.recipe.space},
+                             {"epoch": "epoch", "val_acc": "val_acc"}, "recipe", t.recipe.samples)
     return tune.Tuner(
         trainable, param_space=space,
         tune_config=tune.TuneConfig(metric="val_acc", mode="max", num_samples=t.recipe.samples, scheduler=scheduler,
                                     search_alg=search),
         run_config=tune.RunConfig(name=name, storage_path=storage,
                                   failure_config=tune.FailureConfig(max_failures=t.max_failures),
-                                  progress_reporter=reporter, verbose=1))
+                                  **console))

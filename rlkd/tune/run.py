@@ -7,13 +7,14 @@ with its resolved rlkd config, so `rlkd.load_policy` / `rlkd apply` take it as i
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
 from rlkd.config import Config, save_config, with_overrides
 from rlkd.rl.ppo import CONFIG_FILE, build_ppo_config
 from rlkd.tune.experiment import experiment_location
-from rlkd.tune.progress import progress_reporter
+from rlkd.tune.progress import console_output
 from rlkd.tune.search import apply_search_space, pbt_mutations, trial_config_path
 
 EXPERIMENT = "rlkd_tune"
@@ -33,6 +34,12 @@ def param_space(cfg: Config):
     return algo_config
 
 
+def trial_count(cfg: Config) -> int:
+    """How many trials the search runs: tune.num_samples times the product of its grid sizes."""
+    grids = [len(values) for spec in cfg.tune.param_space.values() for kind, values in spec.items() if kind == "grid"]
+    return cfg.tune.num_samples * math.prod(grids)
+
+
 def build_tuner(cfg: Config, out: Path):
     from ray import tune
     from ray.rllib.algorithms.ppo import PPO
@@ -49,15 +56,17 @@ def build_tuner(cfg: Config, out: Path):
     stop = {"training_iteration": cfg.ppo.iterations, **t.stop}
     # the searched keys under their --set names; with no search, the seed (the whole config otherwise)
     searched = {trial_config_path(key): key for key in t.param_space} or {"seed": "ppo.seed"}
-    reporter = progress_reporter(searched, {"training_iteration": "iter", t.metric: t.metric.rsplit("/", 1)[-1],
-                                            "env_runners/final_val_acc": "val_acc (last epoch)"})
+    console = console_output(t.status_tables, searched,
+                             {"training_iteration": "iter", t.metric: t.metric.rsplit("/", 1)[-1],
+                              "env_runners/final_val_acc": "val_acc (last epoch)"},
+                             "tune", trial_count(cfg))
     storage, name = experiment_location(cfg, out, EXPERIMENT)
     run_config = tune.RunConfig(
         name=name, storage_path=storage, stop=stop,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=t.keep_checkpoints, checkpoint_score_attribute=t.metric,
                                                 checkpoint_score_order=t.mode,
                                                 checkpoint_frequency=cfg.ppo.checkpoint_every, checkpoint_at_end=True),
-        failure_config=tune.FailureConfig(max_failures=t.max_failures), progress_reporter=reporter, verbose=1)
+        failure_config=tune.FailureConfig(max_failures=t.max_failures), **console)
     tune_config = tune.TuneConfig(metric=t.metric, mode=t.mode, num_samples=t.num_samples, scheduler=scheduler,
                                   max_concurrent_trials=t.max_concurrent_trials or None)
     return tune.Tuner(PPO, param_space=param_space(cfg), tune_config=tune_config, run_config=run_config)
