@@ -15,9 +15,11 @@ from typing import Iterable, Optional
 from tqdm import tqdm
 
 LINES = 10  # progress lines per piece of work when the console is not a terminal
+PART_LINES = 2  # ... for a part of a stage (a bar a terminal would clear: leave=False), e.g. one fold teacher
 
 # (logger, the start of the message, why it is harmless): each line is dropped where it is logged, in the driver
-# and (through Ray's worker_process_setup_hook, rlkd.ray_runtime) in every Ray worker
+# (rlkd.ray_runtime.ensure_ray) and in every env runner (rlkd.env.curriculum_env.env_setup). Not through Ray's
+# worker_process_setup_hook: measured, it doubles the start-up time of every Ray worker process
 HARMLESS = (
     ("ray.rllib.algorithms.algorithm_config", "You are running PPO on the new API stack!",
      "rlkd runs RLlib's new API stack on purpose (RAY_NOTES.md); the line only says that it is the default"),
@@ -44,7 +46,7 @@ class _DropHarmless(logging.Filter):
 
 
 def filter_harmless_lines() -> None:
-    """Drop the HARMLESS lines in this process (idempotent); Ray runs it in every worker it starts for rlkd."""
+    """Drop the HARMLESS lines in this process (idempotent)."""
     for name, start, _ in HARMLESS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropHarmless) and f.start == start for f in logger.filters):
@@ -68,13 +70,15 @@ def interactive() -> bool:
 
 
 class LineProgress:
-    """tqdm's interface (iterate, update, set_postfix_str, close, `with`) printing a line every ~1/LINES of `total`."""
+    """tqdm's interface (iterate, update, set_postfix_str, close, `with`) printing a line every ~1/`lines` of
+    `total`."""
 
     def __init__(self, iterable: Optional[Iterable] = None, total: Optional[float] = None, desc: str = "",
-                 unit: str = "it", initial: float = 0):
+                 unit: str = "it", initial: float = 0, lines: int = LINES):
         self.iterable, self.desc, self.unit, self.n, self.postfix = iterable, desc, unit, initial, ""
         self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
-        self._shown = int(LINES * initial / self.total) if self.total else 0  # tenths already printed (or resumed)
+        self.lines = lines
+        self._shown = int(lines * initial / self.total) if self.total else 0  # steps already printed (or resumed)
 
     def __iter__(self):
         for item in self.iterable:
@@ -94,14 +98,19 @@ class LineProgress:
         self.n += n
         if not self.total:
             return
-        step = min(LINES, int(LINES * self.n / self.total + 1e-9))
+        step = min(self.lines, int(self.lines * self.n / self.total + 1e-9))
         if step > self._shown:
             self._shown = step
-            print(f"{self.desc}: {self.n:g}/{self.total:g} {self.unit} ({100 * self.n / self.total:.0f}%)"
+            print(f"{self.desc}: {_count(self.n)}/{_count(self.total)} {self.unit} ({100 * self.n / self.total:.0f}%)"
                   + (f"  {self.postfix}" if self.postfix else ""), flush=True)
 
     def close(self) -> None:
         pass
+
+
+def _count(x: float) -> str:
+    """Whole counts as they are, amounts such as KD epochs to the unit."""
+    return f"{x:.0f}" if float(x).is_integer() or abs(x) >= 10 else f"{x:.2g}"
 
 
 def progress(iterable: Optional[Iterable] = None, total: Optional[float] = None, desc: str = "", unit: str = "it",
@@ -109,4 +118,4 @@ def progress(iterable: Optional[Iterable] = None, total: Optional[float] = None,
     """A live bar on a terminal, else LineProgress: the one way rlkd shows how far a piece of work has got."""
     if interactive():
         return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, initial=initial)
-    return LineProgress(iterable, total, desc, unit, initial)
+    return LineProgress(iterable, total, desc, unit, initial, LINES if leave else PART_LINES)

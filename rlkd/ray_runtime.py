@@ -23,7 +23,6 @@ from rlkd.errors import RlkdError
 from rlkd.models.imported import config_modules
 
 LOOPBACK_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-WORKER_SETUP = "rlkd.console.filter_harmless_lines"
 
 
 def start_ray(cfg, address: Optional[str] = None) -> None:
@@ -40,10 +39,8 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, py
     """
     if "ray" in sys.modules and sys.modules["ray"].is_initialized():
         return
-    filter_harmless_lines()
-    # every worker drops the same known-harmless lines before they reach the driver's console (rlkd.console)
-    runtime_env = {"worker_process_setup_hook": WORKER_SETUP,
-                   **({"py_modules": list(py_modules)} if py_modules else {})}
+    filter_harmless_lines()  # the driver's; env runners drop theirs when they build rlkd's env (env_setup)
+    runtime_env = {"py_modules": list(py_modules)} if py_modules else None
     if not address:
         keep_on_loopback()
         inherited = os.environ.pop("RAY_ADDRESS", None)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rlkd.console import HARMLESS, LINES, LineProgress, filter_harmless_lines
+from rlkd.console import HARMLESS, LINES, PART_LINES, LineProgress, filter_harmless_lines, progress
 
 
 def test_off_a_terminal_progress_is_one_line_per_tenth(capsys):
@@ -32,6 +32,13 @@ def test_a_jump_past_several_tenths_prints_once_and_iteration_counts(capsys):
     assert len(capsys.readouterr().out.splitlines()) == 5  # 5 items: each is 20%
 
 
+def test_a_part_of_a_stage_prints_fewer_lines(capsys):
+    for _ in progress(range(20), desc="fold 1/5", unit="epoch", leave=False):
+        pass
+    assert capsys.readouterr().out.splitlines() == ["fold 1/5: 10/20 epoch (50%)", "fold 1/5: 20/20 epoch (100%)"]
+    assert PART_LINES == 2
+
+
 def test_each_harmless_line_is_dropped_and_its_neighbours_kept(caplog):
     filter_harmless_lines()
     filter_harmless_lines()  # idempotent: one filter per line
@@ -46,8 +53,8 @@ def test_each_harmless_line_is_dropped_and_its_neighbours_kept(caplog):
 
 @pytest.mark.slow
 def test_a_worker_error_reaches_the_console_and_its_harmless_lines_do_not(tmp_path):
-    """A fresh process (no test-suite environment): Ray started the way rlkd starts it, a task that logs a
-    harmless line, a real warning and then raises."""
+    """A fresh process (no test-suite environment): Ray started the way rlkd starts it, a worker that drops the
+    harmless lines as rlkd's env does when an env runner builds it, logs one, logs a real warning and raises."""
     name, start, _ = HARMLESS[1]
     script = textwrap.dedent(f"""
         import logging, time
@@ -57,6 +64,9 @@ def test_a_worker_error_reaches_the_console_and_its_harmless_lines_do_not(tmp_pa
 
         @ray.remote
         def work():
+            from rlkd.console import filter_harmless_lines
+
+            filter_harmless_lines()
             logging.getLogger({name!r}).warning({start!r} + " (from a worker)")
             logging.getLogger("ray.rllib").warning("worker says: a real warning")
             raise ValueError("worker failed: boom-7311")

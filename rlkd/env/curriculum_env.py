@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlkd.config import Config, config_from_dict, config_to_dict
+from rlkd.console import filter_harmless_lines
 from rlkd.curriculum.actions import EpochAction, decode_action
 from rlkd.curriculum.observation import encode_observation, env_spaces
 from rlkd.data import DatasetSplits
@@ -78,7 +79,10 @@ class EpochStepper:
 
 
 def env_setup(env_config: Optional[dict]) -> Config:
-    """The rlkd config an env_config carries (`env_config_for`), with torch's threads set as it asks."""
+    """The rlkd config an env_config carries (`env_config_for`), with torch's threads set as it asks, and the
+    known-harmless RLlib lines of this process dropped: an env runner builds its env before its RLModule, whose
+    deprecation line is one of them (rlkd.console.HARMLESS)."""
+    filter_harmless_lines()
     raw = dict(env_config or {}).get("config")
     cfg = config_from_dict(raw) if isinstance(raw, dict) else (raw or config_from_dict({}))
     if cfg.resources.torch_threads > 0:
