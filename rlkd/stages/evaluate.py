@@ -1,4 +1,6 @@
-"""`rlkd evaluate`."""
+"""`rlkd evaluate`: the policy (one or several PPO runs) and every baseline on the same evaluation seeds, as student
+populations (rlkd.tune.grid); the report (rlkd.reports.evaluate) and summary.json.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`rlkd pbt`."""
+"""`rlkd pbt`: Population Based Training of the curriculum over KD runs (rlkd.tune.pbt); writes the best member's
+schedule for `rlkd evaluate --pbt`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`rlkd precompute`."""
+"""`rlkd precompute`: score every (sample, view) with the teacher(s) on Ray Data into verified shards
+(rlkd.precompute), or find shards made from the same inputs and keep them.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`rlkd recipe`."""
+"""`rlkd recipe`: search the plain-KD recipe on val (rlkd.tune.recipe), re-run the finalists on fresh seeds and keep
+the config's own recipe unless one beats it (docs/distill.md, "Recipe stage").
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`rlkd train`."""
+"""`rlkd train`: learn a curriculum policy with RLlib PPO (rlkd.rl.ppo), checkpoint it, resume an interrupted run,
+and count what the episodes cost in runs of the target.
+"""
 
 from __future__ import annotations
 

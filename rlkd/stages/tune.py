@@ -1,4 +1,5 @@
-"""`rlkd tune`."""
+"""`rlkd tune`: Ray Tune over PPO (rlkd.tune.run), restored after a kill; the best trial's checkpoint is exported.
+"""
 
 from __future__ import annotations
 
