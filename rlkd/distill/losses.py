@@ -110,6 +110,7 @@ class _HintonKDFunction(torch.autograd.Function):
 class LabelLoss(nn.Module):
     """Plain cross-entropy on labels: the label-only baseline."""
 
+    label_weighted = False  # whether an epoch's alpha (Targets.alpha) sets its label weight
     needs: tuple[str, ...] = ()
 
     def __init__(self, cfg: DistillConfig):
@@ -122,6 +123,7 @@ class LabelLoss(nn.Module):
 class HintonKD(nn.Module):
     """alpha * CE(labels) + (1 - alpha) * T^2 * KL(p_t || p_s) at temperature T (Hinton et al. 2015)."""
 
+    label_weighted = True  # whether an epoch's alpha (Targets.alpha) sets its label weight
     needs = ("teacher_probs",)
     per_lane_alpha = True  # Targets.alpha may hold one label weight per student (one call for a population)
 
@@ -144,6 +146,7 @@ class DecoupledKD(nn.Module):
     where clamped float32 probabilities would lose them.
     """
 
+    label_weighted = False  # whether an epoch's alpha (Targets.alpha) sets its label weight
     needs = ("teacher_logits",)
 
     def __init__(self, cfg: DistillConfig):
@@ -191,6 +194,7 @@ class MultiTeacherKD(nn.Module):
     else from `weight_fn` (equal weights by default; the hook for learned ones).
     """
 
+    label_weighted = True  # whether an epoch's alpha (Targets.alpha) sets its label weight
     needs = ("teacher_logits", "teacher_probs")
 
     def __init__(self, cfg: DistillConfig,
@@ -206,7 +210,7 @@ class MultiTeacherKD(nn.Module):
         return alpha * lane_cross_entropy(student_logits, t.labels, t.lanes) + (1 - alpha) * kd
 
 
-LOSSES: dict[str, type[nn.Module]] = {
+LOSSES: dict[str, type[nn.Module]] = {  # each class says whether an epoch may set its label weight: label_weighted
     "labels": LabelLoss,
     "kd": HintonKD,
     "dkd": DecoupledKD,
@@ -214,8 +218,9 @@ LOSSES: dict[str, type[nn.Module]] = {
 }
 
 
-# the losses whose label weight alpha an epoch may set (Targets.alpha); the others have no such weight
-LABEL_WEIGHTED = ("kd", "multi_teacher")
+def label_weighted() -> list[str]:
+    """The losses whose label weight alpha an epoch may set (Targets.alpha); the others have no such weight."""
+    return [name for name, loss in LOSSES.items() if loss.label_weighted]
 
 
 def build_loss(cfg: DistillConfig) -> nn.Module:

@@ -27,8 +27,8 @@ from rlkd.data.shards import TeacherShards
 from rlkd.data.views import render_view
 from rlkd.difficulty import Difficulty, combine, kl_difficulty, label_difficulty
 from rlkd.distill.feature_kd import FeatureDistiller
-from rlkd.distill.losses import LABEL_WEIGHTED, Targets, build_loss
-from rlkd.distill.samplers import LABEL_RANKED, SamplerAction, sample_indices
+from rlkd.distill.losses import LOSSES, Targets, build_loss, label_weighted
+from rlkd.distill.samplers import SamplerAction, get_sampler, sample_indices
 from rlkd.errors import CheckpointError, ConfigError, DataError, RlkdError
 from rlkd.models import build_model
 from rlkd.models.inference import accuracy, resolve_device
@@ -330,14 +330,14 @@ class DistillationRun:
         sampler_action = SamplerAction(cur.difficulty if a.difficulty is None else float(a.difficulty),
                                        cur.fraction if a.fraction is None else float(a.fraction), self.progress,
                                        1.0 if a.mix is None else float(a.mix))
-        if a.alpha is not None and dc.mode not in LABEL_WEIGHTED:
+        if a.alpha is not None and not LOSSES[dc.mode].label_weighted:
             raise ConfigError(f"distill.mode: {dc.mode!r} has no label weight for an epoch's alpha to set; use one "
-                              f"of {', '.join(LABEL_WEIGHTED)}, or turn env.control_alpha off")
+                              f"of {', '.join(label_weighted())}, or turn env.control_alpha off")
         label_weight = dc.alpha if a.alpha is None else float(a.alpha)
         temp = dc.temperature if a.temperature is None else float(a.temperature)
         d_sample = self.difficulty().d_sample
         name = a.sampler or cur.sampler
-        scores = self.d_label if name in LABEL_RANKED else d_sample
+        scores = self.d_label if get_sampler(name).ranks_by_label else d_sample
         idx = sample_indices(name, scores, self.labels, sampler_action, cur, self.gen).to(self.device)
         order = idx[torch.randperm(len(idx), generator=self.gen).to(self.device)]
         order = order[:budget_take(len(order), self.budget_samples - self.samples_seen,
@@ -389,7 +389,7 @@ class DistillationRun:
         stats = EpochStats(self.epoch_index, mean_loss, 100.0 * correct / n, val_acc, n, self.samples_seen,
                            self.budget_samples, self.budget, plan.action.difficulty, plan.action.fraction,
                            plan.temperature, chosen.mean().item(), chosen.std().item() if n > 1 else 0.0, seconds,
-                           alpha=plan.label_weight if self.cfg.distill.mode in LABEL_WEIGHTED else None,
+                           alpha=plan.label_weight if LOSSES[self.cfg.distill.mode].label_weighted else None,
                            mix=plan.action.mix, subset_d_label_mean=self.d_label[plan.order].mean().item(),
                            feature_scale=plan.feature_scale if self.feature_kd is not None else None)
         self.history.append(asdict(stats))

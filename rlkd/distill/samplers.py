@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional, Protocol
 
 import torch
 
@@ -125,18 +125,41 @@ def _full(d, m, a, cfg, gen):
 
 
 def _clean(d, m, a, cfg, gen):
-    """The m lowest scores. Fed D_label (see LABEL_RANKED): the samples whose label the teacher trusts most."""
+    """The m lowest scores. Fed D_label (Sampler.ranks_by_label): the samples whose label the teacher trusts most."""
     return torch.argsort(d, stable=True)[:m]
 
 
-SAMPLERS: dict[str, Callable] = {
-    "full": _full, "adaptive": _adaptive, "threshold": _threshold, "easy_to_hard": _easy_to_hard,
-    "hard_mining": _hard_mining, "mixed": _mixed, "pacing": _pacing, "anti": _anti, "random": _random,
-    "pacing_random": _pacing_random, "clean": _clean,
+class Pick(Protocol):
+    """How a sampler chooses within one class: its scores, how many to take, the epoch's action, the curriculum
+    settings and the run's generator -> positions into the class's scores."""
+
+    def __call__(self, d: torch.Tensor, m: int, a: SamplerAction, cfg: CurriculumConfig,
+                 gen: torch.Generator) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """One registry entry: the pick, and the facts other code reads about it (no side tables)."""
+
+    pick: Pick
+    cli_arg: Optional[str]  # the curriculum key `rlkd distill --curriculum NAME:ARG` sets; None: it takes none
+    # ranks by D_label = 1 - p_t(label), the one score that sees label noise, instead of D_sample
+    ranks_by_label: bool = False
+
+
+SAMPLERS: dict[str, Sampler] = {
+    "full": Sampler(_full, None), "adaptive": Sampler(_adaptive, "difficulty"),
+    "threshold": Sampler(_threshold, "difficulty"), "easy_to_hard": Sampler(_easy_to_hard, "fraction"),
+    "hard_mining": Sampler(_hard_mining, "difficulty"), "mixed": Sampler(_mixed, "difficulty"),
+    "pacing": Sampler(_pacing, "pacing"), "anti": Sampler(_anti, "fraction"), "random": Sampler(_random, "fraction"),
+    "pacing_random": Sampler(_pacing_random, "pacing"), "clean": Sampler(_clean, "fraction", ranks_by_label=True),
 }
 
-# samplers that rank by D_label = 1 - p_t(label), the one score that sees label noise, instead of D_sample
-LABEL_RANKED = frozenset({"clean"})
+
+def get_sampler(name: str) -> Sampler:
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
+    return SAMPLERS[name]
 
 
 def class_groups(labels: torch.Tensor, stratify: bool) -> list[torch.Tensor]:
@@ -172,10 +195,8 @@ def sample_indices(name: str, difficulty: torch.Tensor, labels: torch.Tensor, ac
                    cfg: CurriculumConfig, gen: torch.Generator) -> torch.Tensor:
     """Sorted training indices for one epoch; within each class unless `cfg.stratify` is false; a share
     1 - action.mix of them drawn uniformly instead (mix_with_random). `difficulty` is the score the sampler
-    ranks by: D_sample, or D_label for the samplers in LABEL_RANKED."""
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
-    pick = SAMPLERS[name]
+    ranks by: D_sample, or D_label for a sampler that `ranks_by_label`."""
+    pick = get_sampler(name).pick
     difficulty = difficulty.detach().cpu().double()
     labels = labels.cpu()
     groups = class_groups(labels, cfg.stratify)

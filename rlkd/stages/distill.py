@@ -8,14 +8,10 @@ from rlkd.config import Config
 from rlkd.console import progress
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun
+from rlkd.distill.samplers import SAMPLERS
 from rlkd.reports.plots import line_plot
 from rlkd.reports.tensorboard import TENSORBOARD_DIR, epoch_scalars, open_writer, write_scalars
 from rlkd.stages.base import Stage
-
-# what the optional argument of --curriculum NAME[:ARG] sets, per sampler
-CURRICULUM_ARG = {"adaptive": "difficulty", "threshold": "difficulty", "mixed": "difficulty",
-                  "hard_mining": "difficulty", "pacing": "pacing", "random": "fraction", "anti": "fraction",
-                  "easy_to_hard": "fraction", "clean": "fraction", "pacing_random": "pacing", "full": None}
 
 
 def curriculum_overrides(spec: str) -> list[str]:
@@ -23,7 +19,7 @@ def curriculum_overrides(spec: str) -> list[str]:
     name, _, arg = spec.partition(":")
     overrides = [f"curriculum.sampler={name}"]
     if arg:
-        key = CURRICULUM_ARG.get(name)
+        key = SAMPLERS[name].cli_arg if name in SAMPLERS else None
         overrides.append(f"curriculum.{key or 'sampler_arg_not_allowed'}={arg}")
     return overrides
 
