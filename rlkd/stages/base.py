@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import yaml
 
 from rlkd.config import Config, config_from_dict, config_to_dict, config_yaml
 from rlkd.errors import ConfigError
@@ -80,8 +81,6 @@ def _without(section: object, name: str, ignores: tuple[str, ...]) -> object:
 
 def already_done(stage: Stage, cfg: Config, out: Path) -> bool:
     """True when `out` holds finished outputs of this stage made from the same config sections it reads."""
-    import yaml
-
     try:
         saved = yaml.safe_load((out / "config.yaml").read_text())
     except (OSError, yaml.YAMLError):
@@ -92,6 +91,5 @@ def already_done(stage: Stage, cfg: Config, out: Path) -> bool:
         return False
     now = config_to_dict(cfg)
     ign = stage.ignores + CONSOLE_ONLY
-    same = isinstance(saved, dict) and all(_without(saved.get(k), k, ign) == _without(now[k], k, ign)
-                                           for k in stage.depends)
+    same = all(_without(saved[k], k, ign) == _without(now[k], k, ign) for k in stage.depends)
     return (out / "metrics.json").is_file() and same and all((out / f).exists() for f in stage.outputs)
