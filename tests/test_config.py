@@ -4,6 +4,7 @@ import yaml
 from rlkd.cli import main
 from rlkd.config import Config, apply_overrides, config_from_dict, load_config
 from rlkd.errors import ConfigError
+from rlkd.names import check_names
 
 
 def write(tmp_path, data):
@@ -29,7 +30,7 @@ def test_wrong_type_names_key_and_value(tmp_path):
 
 def test_bad_value_names_allowed_values(tmp_path):
     with pytest.raises(ConfigError, match=r"data\.source: value 'mnist'.*'digits', 'hf', 'imagefolder'"):
-        load_config(write(tmp_path, {"data": {"source": "mnist"}}))
+        check_names(load_config(write(tmp_path, {"data": {"source": "mnist"}})))
     with pytest.raises(ConfigError, match=r"data\.val_fraction: value 1\.5"):
         load_config(write(tmp_path, {"data": {"val_fraction": 1.5}}))
 

@@ -3,6 +3,7 @@ them), registry names checked above the config, and an import that loads no engi
 
 import copy
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -96,6 +97,18 @@ def test_registry_names_are_checked_when_a_stage_loads_its_config(capsys, tmp_pa
         check_names(load_config(None, ['env.sampler_choices=["adaptive", "nope"]']))
     with pytest.raises(ConfigError, match=r"distill\.mode: value 'hinton' .* a loss: one of 'labels', 'kd'"):
         check_names(load_config(None, ["distill.mode=hinton"]))
+    for key, value, what in [("distill.optimizer", "adamw", "an optimizer: one of 'adam', 'sgd'"),
+                             ("tune.scheduler", "hyperband", "a Tune scheduler: one of 'none', 'asha', 'pbt'"),
+                             ("teacher.embedding.projection", "umap", "a projection: one of 'pca', 'random'"),
+                             ("data.source", "mnist", "a data source: one of 'digits', 'hf', 'imagefolder'")]:
+        with pytest.raises(ConfigError, match=rf"{re.escape(key)}: value '{value}' is not allowed; expected "
+                                              rf"{re.escape(what)}"):
+            check_names(load_config(None, [f"{key}={value}"]))
+    for overrides, key in [(["data.source=hf"], "data.hf.name/data.hf.path"),
+                           (["data.source=imagefolder"], "data.imagefolder.root"),
+                           (["data.image_size=32"], "data.image_size/channels")]:
+        with pytest.raises(ConfigError, match=re.escape(key)):
+            check_names(load_config(None, overrides))  # each source checks the keys it reads
     assert main(["distill", "--set", "env.sampler=bogus", "--out", str(tmp_path / "o")]) == 2
     assert "env.sampler: value 'bogus'" in capsys.readouterr().err
     assert not (tmp_path / "o" / "config.yaml").exists()

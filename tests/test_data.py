@@ -43,7 +43,7 @@ def test_digits_harder_variant_places_and_noises():
 
 def test_digits_rejects_image_size():
     with pytest.raises(ConfigError, match="image_size"):
-        load_config(None, ["data.image_size=32"])
+        load_data(load_config(None, ["data.image_size=32"]).data)
 
 
 def make_pil(label, mode="RGB", size=(10, 12)):

@@ -20,6 +20,7 @@ from rlkd.data.base import pil_to_array
 from rlkd.data.views import render_view, sample_views, view_extent
 from rlkd.errors import ConfigError, DataError
 from rlkd.models import build_model
+from rlkd.names import check_names
 from rlkd.precompute.run import check_views
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,8 +107,11 @@ def test_python_loader_errors_name_the_key(loader_dir, loader, message):
 
 
 def test_python_source_needs_a_loader():
+    cfg = load_config(None, ["data.source=python"])  # the source's own keys are the source's to check
     with pytest.raises(ConfigError, match="data.python.loader"):
-        load_config(None, ["data.source=python"])
+        check_names(cfg)
+    with pytest.raises(ConfigError, match="data.python.loader"):
+        load_data(cfg.data)
 
 
 def test_fingerprint_tells_float_from_uint8_inputs():

@@ -18,8 +18,8 @@ from rlkd.curriculum.actions import EpochAction
 from rlkd.data import DatasetSplits, Split
 from rlkd.data.shards import SplitShards, TeacherShards
 from rlkd.distill import DistillationRun, NonFiniteLossError
-from rlkd.distill.lane_optim import step_lanes
 from rlkd.distill.losses import LOSSES, Targets
+from rlkd.distill.optimizers import step_lanes
 from rlkd.distill.population import StudentPopulation
 from rlkd.distill.run import batch_bounds
 from rlkd.errors import ConfigError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Optional
 
 from rlkd.config.checks import check, check_at_least
 
@@ -42,7 +42,7 @@ class DistillConfig:
     mode: str = "kd"  # a name in rlkd.distill.losses.LOSSES
     epochs: int = 20
     batch_size: int = 64
-    optimizer: Literal["adam", "sgd"] = "adam"
+    optimizer: str = "adam"  # a name in rlkd.distill.optimizers.OPTIMIZERS
     lr: float = 0.003
     weight_decay: float = 0.0
     temperature: float = 4.0

@@ -15,7 +15,7 @@ class EmbeddingConfig:
     store: bool = False
     layer: Optional[str] = None  # null: the input of the teacher's last nn.Linear (its head); else a module name
     dim: int = 0  # > 0: project to this many dimensions (<= 256) when the layer is wider; 0 stores it as it is
-    projection: Literal["pca", "random"] = "pca"  # pca: fitted on train; random: a fixed Gaussian matrix
+    projection: str = "pca"  # a name in rlkd.precompute.embeddings.PROJECTIONS (pca, random)
     seed: int = 0  # of the random projection, and of the train sample PCA is fitted on
 
     def validate(self, path: str) -> None:

@@ -94,7 +94,7 @@ class TuneConfig:
     """Ray Tune over PPO (`rlkd tune`), the PBT curriculum baseline (`rlkd pbt`) and the KD recipe (`rlkd recipe`)."""
 
     num_samples: int = 1
-    scheduler: Literal["none", "asha", "pbt"] = "none"
+    scheduler: str = "none"  # a name in rlkd.tune.schedulers.SCHEDULERS
     max_concurrent_trials: int = 0  # 0: as many as the resources allow
     metric: str = "env_runners/episode_return_mean"
     mode: Literal["max", "min"] = "max"

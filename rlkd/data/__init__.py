@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from rlkd.config import DataConfig
-from rlkd.data.base import SPLITS, DatasetSplits, Split, carve_split
+from rlkd.data.base import SPLITS, DatasetSplits, Split, carve_split, check_no_decoding
 from rlkd.data.digits import load_digits_splits
-from rlkd.data.hf import load_hf_splits
-from rlkd.data.imagefolder import load_imagefolder_splits
+from rlkd.data.hf import check_hf_config, load_hf_splits
+from rlkd.data.imagefolder import check_imagefolder_config, load_imagefolder_splits
 from rlkd.data.noise import apply_label_noise, flip_labels
-from rlkd.data.python_source import load_python_splits
+from rlkd.data.python_source import check_python_config, load_python_splits
 
-SOURCES: dict[str, Callable[[DataConfig], DatasetSplits]] = {
-    "digits": load_digits_splits,
-    "hf": load_hf_splits,
-    "imagefolder": load_imagefolder_splits,
-    "python": load_python_splits,
+
+@dataclass(frozen=True)
+class DataSource:
+    """One `data.source` name: its loader, and the check of the `data` keys it reads (ConfigError naming the
+    key), run when a stage loads its config (`rlkd.names.check_names`) and again before loading."""
+
+    load: Callable[[DataConfig], DatasetSplits]
+    check: Callable[[DataConfig, str], None]
+
+
+SOURCES: dict[str, DataSource] = {
+    "digits": DataSource(load_digits_splits, check_no_decoding),
+    "hf": DataSource(load_hf_splits, check_hf_config),
+    "imagefolder": DataSource(load_imagefolder_splits, check_imagefolder_config),
+    "python": DataSource(load_python_splits, check_python_config),
 }
 
 
 def load_data(cfg: DataConfig) -> DatasetSplits:
     """The source's splits, with `data.label_noise` applied (after assembly, so every source gets it)."""
-    return apply_label_noise(SOURCES[cfg.source](cfg), cfg.label_noise)
+    source = SOURCES[cfg.source]
+    source.check(cfg, "data")
+    return apply_label_noise(source.load(cfg), cfg.label_noise)
 
 
-__all__ = ["SOURCES", "SPLITS", "DatasetSplits", "Split", "carve_split", "flip_labels", "load_data"]
+__all__ = ["SOURCES", "DataSource", "SPLITS", "DatasetSplits", "Split", "carve_split", "flip_labels", "load_data"]

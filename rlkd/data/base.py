@@ -18,6 +18,8 @@ import torch
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
+from rlkd.config import DataConfig
+from rlkd.config.checks import check
 from rlkd.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -169,3 +171,9 @@ def stack_images(arrays: Sequence[np.ndarray], ids: Sequence[str]) -> torch.Tens
             raise DataError(f"{sid}: image shape {arr.shape} differs from {ids[0]} {first} (mixed {what}); "
                             f"{fix} so every image is converted the same way")
     return torch.from_numpy(np.stack(arrays))
+
+
+def check_no_decoding(cfg: DataConfig, path: str) -> None:
+    """A source that hands over arrays has no image files to decode: image_size and channels stay null."""
+    check(cfg.image_size is None and cfg.channels is None, f"{path}.image_size/channels",
+          (cfg.image_size, cfg.channels), f"null for {cfg.source} (they say how to decode image files)")

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from rlkd.config import DataConfig
+from rlkd.config.checks import check
 from rlkd.console import progress
 from rlkd.data.base import DatasetSplits, Split, carve_split, pil_to_array, stack_images
 from rlkd.errors import DataError
@@ -48,6 +49,11 @@ def _convert(ds, split_name: str, cfg: DataConfig, where: str) -> Split:
               for i, row in enumerate(progress(ds, desc=f"decode {split_name}", unit="img", leave=False))]
     labels = torch.as_tensor(ds[hf.label_column], dtype=torch.int64)
     return Split(stack_images(arrays, ids), labels, ids)
+
+
+def check_hf_config(cfg: DataConfig, path: str) -> None:
+    check((cfg.hf.name is None) != (cfg.hf.path is None), f"{path}.hf.name/{path}.hf.path",
+          (cfg.hf.name, cfg.hf.path), "exactly one of name (hub id) or path (local folder)")
 
 
 def load_hf_splits(cfg: DataConfig) -> DatasetSplits:

@@ -8,6 +8,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from rlkd.config import DataConfig
+from rlkd.config.checks import check
 from rlkd.console import progress
 from rlkd.data.base import DatasetSplits, Split, carve_split, pil_to_array, stack_images
 from rlkd.errors import DataError
@@ -41,6 +42,11 @@ def _read_split(folder: Path, class_names: list[str], cfg: DataConfig) -> Split:
             raise DataError(f"{f}: not a readable image ({exc}); remove or replace it") from exc
     ids = [str(f.relative_to(folder.parent)) for f in files]
     return Split(stack_images(arrays, ids), torch.as_tensor(labels, dtype=torch.int64), ids)
+
+
+def check_imagefolder_config(cfg: DataConfig, path: str) -> None:
+    check(cfg.imagefolder.root is not None, f"{path}.imagefolder.root", None,
+          "a directory path when data.source is imagefolder")
 
 
 def load_imagefolder_splits(cfg: DataConfig) -> DatasetSplits:

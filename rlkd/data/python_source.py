@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from rlkd.config import DataConfig
-from rlkd.data.base import SPLITS, DatasetSplits, Split, carve_split
+from rlkd.config.checks import check
+from rlkd.data.base import SPLITS, DatasetSplits, Split, carve_split, check_no_decoding
 from rlkd.errors import DataError
 from rlkd.models.imported import load_callable
 
@@ -56,6 +57,12 @@ def _split(result: dict, split: str, source: str) -> Split:
     inputs = _as_inputs(pair[0], where)
     labels = _as_labels(pair[1], len(inputs), where)
     return Split(inputs, labels, [f"{source}:{split}:{i}" for i in range(len(inputs))])
+
+
+def check_python_config(cfg: DataConfig, path: str) -> None:
+    check_no_decoding(cfg, path)
+    check(cfg.python.loader is not None and ":" in cfg.python.loader, f"{path}.python.loader",
+          cfg.python.loader, "package.module:function when data.source is python")
 
 
 def load_python_splits(cfg: DataConfig) -> DatasetSplits:

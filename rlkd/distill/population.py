@@ -12,7 +12,7 @@ backward passes are batched:
   mean: their sum gives every lane the gradient of its own loss;
 - each lane's own torch optimiser (fused Adam or SGD, as in a lone run) then steps on its row of the
   stacked gradients, at its own LR and step count, lanes with equal scalars in one fused call
-  (`rlkd.distill.lane_optim`); a lane without a batch in that step is not touched at all;
+  (`rlkd.distill.optimizers`); a lane without a batch in that step is not touched at all;
 - the D_kl full pass and val accuracy after the epoch are one batched no-grad forward.
 
 Exactness: the forward, the loss gradient and the optimiser update are the lone run's operations on
@@ -41,7 +41,7 @@ from rlkd.config import Config
 from rlkd.curriculum.actions import EpochAction
 from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards
-from rlkd.distill.lane_optim import step_lanes
+from rlkd.distill.optimizers import step_lanes
 from rlkd.distill.run import (
     DistillationRun,
     EpochPlan,

@@ -28,6 +28,7 @@ from rlkd.data.views import render_view
 from rlkd.difficulty import Difficulty, combine, kl_difficulty, label_difficulty
 from rlkd.distill.feature_kd import FeatureDistiller
 from rlkd.distill.losses import LOSSES, Targets, build_loss, label_weighted
+from rlkd.distill.optimizers import build_optimizer
 from rlkd.distill.samplers import SamplerAction, get_sampler, sample_indices
 from rlkd.errors import CheckpointError, ConfigError, DataError, RlkdError
 from rlkd.models import build_model
@@ -190,11 +191,7 @@ class DistillationRun:
         d = cfg.distill
         self.feature_kd = self._feature_distiller(d) if d.feature.weights else None
         params = [*self.student.parameters(), *(self.feature_kd.parameters() if self.feature_kd else [])]
-        # fused kernels: one op per step instead of several per parameter (per-op overhead rules small students)
-        self.optimizer = (torch.optim.Adam(params, lr=d.lr, weight_decay=d.weight_decay, fused=True)
-                          if d.optimizer == "adam" else
-                          torch.optim.SGD(params, lr=d.lr, momentum=0.9, weight_decay=d.weight_decay, nesterov=True,
-                                          fused=True))
+        self.optimizer = build_optimizer(params, d)
         self.loss_fn = build_loss(d)
         self.gen = torch.Generator().manual_seed(order_stream_seed(seed, d.order_stream))
         self.epoch_index = 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -56,6 +56,29 @@ def teacher_features(model: nn.Module, tap: FeatureTap, images: torch.Tensor, ba
     return torch.cat(out)
 
 
+def _pca(features: torch.Tensor, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The top `dim` principal axes of `features`, each with a fixed sign."""
+    mean = features.mean(0)
+    _, _, v = torch.linalg.svd(features - mean, full_matrices=False)
+    matrix = v[:dim].T
+    return mean, matrix * torch.sign(matrix[matrix.abs().argmax(0), torch.arange(dim)])
+
+
+def _random(features: torch.Tensor, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded Gaussian matrix scaled by 1/sqrt(dim) (distances kept in expectation), no centring."""
+    gen = torch.Generator().manual_seed(seed)
+    source_dim = features.shape[1]
+    return (torch.zeros(source_dim, dtype=torch.float64),
+            torch.randn(source_dim, dim, generator=gen, dtype=torch.float64) / dim ** 0.5)
+
+
+# `teacher.embedding.projection` by name: (float64 features, dim, seed) -> (mean, source_dim x dim matrix)
+PROJECTIONS: dict[str, Callable[[torch.Tensor, int, int], tuple[torch.Tensor, torch.Tensor]]] = {
+    "pca": _pca,  # fitted on the train split's identity views
+    "random": _random,
+}
+
+
 def fit_embedding(cfg: EmbeddingConfig, teacher: nn.Module, train_images: torch.Tensor) -> EmbeddingSpec:
     """The layer's width from one forward; a projection fitted when the layer is wider than `cfg.dim`."""
     tap = FeatureTap(teacher, cfg.layer, "teacher.embedding.layer")
@@ -68,15 +91,7 @@ def fit_embedding(cfg: EmbeddingConfig, teacher: nn.Module, train_images: torch.
     source_dim = features.shape[1]
     if cfg.dim == 0 or cfg.dim >= source_dim:
         return EmbeddingSpec(cfg.layer, source_dim)
-    if cfg.projection == "pca":
-        mean = features.mean(0)
-        _, _, v = torch.linalg.svd(features - mean, full_matrices=False)
-        matrix = v[:cfg.dim].T
-        matrix = matrix * torch.sign(matrix[matrix.abs().argmax(0), torch.arange(cfg.dim)])  # a fixed sign per axis
-    else:
-        gen = torch.Generator().manual_seed(cfg.seed)
-        mean = torch.zeros(source_dim, dtype=torch.float64)
-        matrix = torch.randn(source_dim, cfg.dim, generator=gen, dtype=torch.float64) / cfg.dim ** 0.5
+    mean, matrix = PROJECTIONS[cfg.projection](features, cfg.dim, cfg.seed)
     return EmbeddingSpec(cfg.layer, source_dim, mean.float().numpy(), matrix.float().numpy())
 
 

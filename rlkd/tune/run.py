@@ -15,7 +15,8 @@ from rlkd.config import Config, save_config, with_overrides
 from rlkd.rl.ppo import CONFIG_FILE, build_ppo_config
 from rlkd.tune.experiment import experiment_location
 from rlkd.tune.progress import console_output
-from rlkd.tune.search import apply_search_space, pbt_mutations, trial_config_path
+from rlkd.tune.schedulers import SCHEDULERS
+from rlkd.tune.search import apply_search_space, trial_config_path
 
 EXPERIMENT = "rlkd_tune"
 
@@ -29,7 +30,7 @@ def trial_cpus(cfg: Config) -> float:
 def param_space(cfg: Config):
     """PPO's config with the searches in it; given again on restore (Tune loses its object references)."""
     algo_config = build_ppo_config(cfg)
-    if cfg.tune.scheduler != "pbt":
+    if SCHEDULERS[cfg.tune.scheduler].samples_param_space:
         apply_search_space(algo_config, cfg)
     return algo_config
 
@@ -43,16 +44,8 @@ def trial_count(cfg: Config) -> int:
 def build_tuner(cfg: Config, out: Path):
     from ray import tune
     from ray.rllib.algorithms.ppo import PPO
-    from ray.tune.schedulers import ASHAScheduler, PopulationBasedTraining
 
     t = cfg.tune
-    scheduler = None
-    if t.scheduler == "asha":
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=cfg.ppo.iterations, grace_period=t.grace_period)
-    elif t.scheduler == "pbt":
-        scheduler = PopulationBasedTraining(time_attr="training_iteration",
-                                            perturbation_interval=t.perturbation_interval,
-                                            hyperparam_mutations=pbt_mutations(cfg))
     stop = {"training_iteration": cfg.ppo.iterations, **t.stop}
     # the searched keys under their --set names; with no search, the seed (the whole config otherwise)
     searched = {trial_config_path(key): key for key in t.param_space} or {"seed": "ppo.seed"}
@@ -67,7 +60,8 @@ def build_tuner(cfg: Config, out: Path):
                                                 checkpoint_score_order=t.mode,
                                                 checkpoint_frequency=cfg.ppo.checkpoint_every, checkpoint_at_end=True),
         failure_config=tune.FailureConfig(max_failures=t.max_failures), **console)
-    tune_config = tune.TuneConfig(metric=t.metric, mode=t.mode, num_samples=t.num_samples, scheduler=scheduler,
+    tune_config = tune.TuneConfig(metric=t.metric, mode=t.mode, num_samples=t.num_samples,
+                                  scheduler=SCHEDULERS[t.scheduler].build(cfg),
                                   max_concurrent_trials=t.max_concurrent_trials or None)
     return tune.Tuner(PPO, param_space=param_space(cfg), tune_config=tune_config, run_config=run_config)
 

@@ -1,21 +1,26 @@
-"""One optimiser step for many lanes' own torch optimisers, in as few fused kernel calls as possible.
+"""The student's optimisers by name (`distill.optimizer`), and one step for many lanes in few kernel calls.
 
-torch's fused Adam and SGD kernels update every tensor on its own, from the group's scalars (lr,
-betas, ...) and the tensor's own step count. One call over the tensors of several lanes whose
-scalars agree therefore updates each lane exactly as its own `optimizer.step()` would, without
-that method's per-call Python overhead, which on a small student costs several times the kernel.
-Each lane keeps its own optimiser object and state, so its state_dict is a lone run's.
+Each `OPTIMIZERS` entry builds its torch optimiser from the distill section and names the fused step that
+updates several lanes at once. torch's fused Adam and SGD kernels update every tensor on its own, from the
+group's scalars (lr, betas, ...) and the tensor's own step count. One call over the tensors of several lanes
+whose scalars agree therefore updates each lane exactly as its own `optimizer.step()` would, without that
+method's per-call Python overhead, which on a small student costs several times the kernel. Each lane keeps
+its own optimiser object and state, so its state_dict is a lone run's; lanes whose lr (or any other group
+scalar) differs take separate calls.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 from torch.optim import SGD, Adam, Optimizer
 from torch.optim.adam import adam
 from torch.optim.sgd import sgd
+
+from rlkd.config import DistillConfig
 
 
 def step_lanes(optimizers: Sequence[Optimizer]) -> None:
@@ -25,13 +30,13 @@ def step_lanes(optimizers: Sequence[Optimizer]) -> None:
     for opt in optimizers:
         group = opt.param_groups[0]
         started = all(opt.state.get(p) for p in group["params"])
-        if len(opt.param_groups) != 1 or type(opt) not in FUSED_STEPS or not group.get("fused") or not started:
+        if len(opt.param_groups) != 1 or type(opt) not in _FUSED_STEPS or not group.get("fused") or not started:
             opt.step()
             continue
         calls[(type(opt), tuple(sorted((k, v) for k, v in group.items() if k != "params")))].append(opt)
     with torch.no_grad():
         for (kind, _), members in calls.items():
-            FUSED_STEPS[kind](members)
+            _FUSED_STEPS[kind](members)
 
 
 def _tensors(members: list[Optimizer]) -> tuple[list[torch.Tensor], list[dict]]:
@@ -59,4 +64,25 @@ def _sgd_step(members: list[Optimizer]) -> None:
         dampening=group["dampening"], nesterov=group["nesterov"], maximize=group["maximize"])
 
 
-FUSED_STEPS: dict[type, Callable[[list[Optimizer]], None]] = {Adam: _adam_step, SGD: _sgd_step}
+@dataclass(frozen=True)
+class OptimizerKind:
+    """One `distill.optimizer` name: how its optimiser is built, and the step that updates many lanes at once."""
+
+    build: Callable[[list[torch.nn.Parameter], DistillConfig], Optimizer]
+    torch_type: type[Optimizer]
+    fused_step: Callable[[list[Optimizer]], None]
+
+
+# fused kernels: one op per step instead of several per parameter (per-op overhead rules small students)
+OPTIMIZERS: dict[str, OptimizerKind] = {
+    "adam": OptimizerKind(lambda params, d: Adam(params, lr=d.lr, weight_decay=d.weight_decay, fused=True),
+                          Adam, _adam_step),
+    "sgd": OptimizerKind(lambda params, d: SGD(params, lr=d.lr, momentum=0.9, weight_decay=d.weight_decay,
+                                               nesterov=True, fused=True), SGD, _sgd_step),
+}
+_FUSED_STEPS = {kind.torch_type: kind.fused_step for kind in OPTIMIZERS.values()}
+
+
+def build_optimizer(params: list[torch.nn.Parameter], d: DistillConfig) -> Optimizer:
+    """The optimiser `d.optimizer` names (a name `rlkd.names.check_names` has checked)."""
+    return OPTIMIZERS[d.optimizer].build(params, d)
