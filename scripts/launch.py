@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(parser)
     parser.add_argument("--workdir", default="runs/default", help="one folder per stage goes here")
-    parser.add_argument("--stage", default="all", help=f"'all' or one of: {', '.join(stages('tune'))}, train")
+    parser.add_argument("--stage", default="all", help=f"'all', or one or more (comma-separated) of: "
+                        f"{', '.join(stages('tune'))}, train; the others are left as they are")
     parser.add_argument("--tune", action="store_true", help="get the policy from `rlkd tune` (the tune section's "
                         "search) instead of one `rlkd train` run")
     parser.add_argument("--cluster", action="store_true", help="join an existing Ray cluster instead of a local one")

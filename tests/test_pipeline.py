@@ -1,6 +1,10 @@
+import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,10 +28,27 @@ def sets(overrides):
     return [x for o in overrides for x in ("--set", o)]
 
 
+def kill_when(cmd: list[str], ready, settle: float = 0.0) -> None:
+    """Start `cmd`, wait for `ready()`, then kill -9 its whole process group (Ray's processes included)."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 400
+    while time.time() < deadline and proc.poll() is None and not ready():
+        time.sleep(0.2)
+    assert proc.poll() is None, "the stage finished before it could be killed"
+    time.sleep(settle)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+
+
 @pytest.mark.slow
-def test_full_pipeline_then_resume_skips_everything(tmp_path):
-    work = tmp_path / "work"
-    first = launch("--workdir", str(work), *sets(TINY))
+def test_full_pipeline_reruns_only_what_changed_and_resumes_after_kill_9(tmp_path):
+    """One workdir, as a user meets it: the whole pipeline; the same command again (all up to date); a PPO
+    setting changed, killed -9 mid-`train` and launched again (train resumes, iterations intact, evaluate
+    follows); `--tune`, killed -9 mid-search and launched again (every trial continues from its checkpoint)."""
+    work, n = tmp_path / "work", 40  # tiny iterations take ~0.1 s: enough of them that each kill lands mid-run
+    base = TINY + ["tune.keep_checkpoints=20", "tune.max_concurrent_trials=2",
+                   "tune.param_space={ppo.lr: {grid: [0.0001, 0.001]}}"]
+    first = launch("--workdir", str(work), *sets(base))
     assert first.returncode == 0, first.stderr[-3000:]
     for stage in ("teacher", "precompute", "recipe", "distill", "train", "evaluate"):
         assert json.loads((work / stage / "metrics.json").read_text())["command"] == stage
@@ -45,18 +66,40 @@ def test_full_pipeline_then_resume_skips_everything(tmp_path):
     console = first.stdout + first.stderr
     assert len(console.splitlines()) <= 150 and "\r" not in console, console
     assert "RLModule(config=" not in console and "new API stack" not in console and "Current best trial" not in console
-    second = launch("--workdir", str(work), *sets(TINY))
+    second = launch("--workdir", str(work), *sets(base))
     assert second.returncode == 0 and second.stdout.count("up to date") == 6 and "running into" not in second.stdout
-    # a PPO setting changes: only train and evaluate run again
-    third = launch("--workdir", str(work), *sets(TINY + ["ppo.lr=0.001"]))
-    assert third.returncode == 0, third.stderr[-3000:]
-    assert all(f"[{s}] up to date" in third.stdout for s in ("teacher", "precompute", "recipe", "distill"))
-    assert "[train] running into" in third.stdout and "[evaluate] running into" in third.stdout
-    # the policy from a Tune search instead of one PPO run
-    tuned = launch("--workdir", str(work), "--tune", *sets(TINY + ["tune.param_space={ppo.lr: {grid: [0.001, 0.01]}}"]))
-    assert tuned.returncode == 0, tuned.stderr[-3000:]
-    assert "[tune] running into" in tuned.stdout and "[evaluate] running into" in tuned.stdout
-    assert len(json.loads((work / "tune" / "metrics.json").read_text())["trials"]) == 2
+
+    # a PPO setting changes (more iterations, a checkpoint each): train is killed -9 mid-run, then launched again
+    train = [sys.executable, str(ROOT / "scripts" / "launch.py"), "--workdir", str(work),
+             *sets(base + ["ppo.lr=0.001", "ppo.checkpoint_every=1", f"ppo.iterations={n}"])]
+    kill_when(train, lambda: len(list((work / "train" / "checkpoints").glob("iter_*"))) >= 3)
+    assert not (work / "train" / "metrics.json").exists()
+    again = subprocess.run(train, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert all(f"[{s}] up to date" in again.stdout for s in ("teacher", "precompute", "recipe", "distill"))
+    assert "[train] running into" in again.stdout and "[evaluate] running into" in again.stdout
+    assert "train: resumed from" in again.stdout
+    history = json.loads((work / "train" / "metrics.json").read_text())["history"]
+    assert history[0]["iteration"] >= 4 and history[-1]["iteration"] == n  # continued, not restarted at 1
+
+    # the policy from a Tune search instead of one PPO run: killed -9 mid-search, then launched again
+    tune = train + ["--tune"]
+    results = work / "tune" / "ray_results"
+    # past Tune's 1 s experiment-state snapshot: what a user would lose is bounded by it
+    kill_when(tune, lambda: len(list(results.glob("*/PPO_*/checkpoint_000002"))) >= 1, settle=2.0)
+    assert not (work / "tune" / "metrics.json").exists()
+    again = subprocess.run(tune, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "[tune] running into" in again.stdout and "tune: resuming" in again.stdout
+    assert "[evaluate] running into" in again.stdout
+    trials = json.loads((work / "tune" / "metrics.json").read_text())["trials"]
+    assert [t["iterations"] for t in trials] == [n, n]
+    assert any(t["iterations_since_restore"] < n for t in trials)  # a trial continued from its checkpoint
+    (experiment,) = results.glob("*")
+    for trial in experiment.glob("PPO_*"):
+        with open(trial / "progress.csv") as fh:
+            iterations = sorted({int(row["training_iteration"]) for row in csv.DictReader(fh)})
+        assert iterations == list(range(1, n + 1))  # every iteration reported, none missing
     assert "tune/checkpoint" in (work / "evaluate" / "config.yaml").read_text()
 
 
@@ -66,6 +109,8 @@ def test_launch_bad_stage_and_bad_key(tmp_path, capsys):
     launch_main = load_launch().main
     assert launch_main(["--workdir", str(tmp_path), "--stage", "nope"]) == 2
     assert "--stage 'nope'" in capsys.readouterr().err
+    assert launch_main(["--workdir", str(tmp_path), "--stage", "teacher,nope"]) == 2
+    assert "comma-separated" in capsys.readouterr().err
     assert launch_main(["--workdir", str(tmp_path), "--set", "techer.epochs=1"]) == 2
     err = capsys.readouterr().err
     assert "techer" in err and "teacher" in err

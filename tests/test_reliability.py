@@ -3,7 +3,6 @@
 import ipaddress
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from rlkd.cli import main
 from rlkd.errors import RlkdError
 from rlkd.workdir import folder_lock, write_owner
 from tests.conftest import run_overrides
-from tests.test_pipeline import ROOT, TINY, launch, sets
+from tests.test_pipeline import ROOT, sets
 
 TRAIN = ["distill.epochs=2", "ppo.episodes_per_batch=1", "ppo.minibatch_size=2", "ppo.num_epochs=1", "ppo.hidden=[8]",
          "ppo.checkpoint_every=1"]
@@ -61,46 +60,6 @@ def test_rlkd_train_listens_on_loopback_only_in_a_clean_environment(tmp_path, te
     assert {"gcs_server", "raylet"} <= names, f"Ray's processes were not observed: {sorted(names)}"
     exposed = sorted(s for s in seen if not is_loopback(s[1]))
     assert not exposed, f"listening beyond loopback: {exposed}"
-
-
-@pytest.mark.slow
-def test_killed_train_and_tune_stages_resume_when_launch_runs_again(tmp_path):
-    """kill -9 in the middle of `train`, then of `tune`; the same launch.py command finishes each, iterations intact."""
-    work, n = tmp_path / "work", 40  # tiny iterations take ~0.1 s: enough of them that each kill lands mid-run
-    base = sets(TINY + ["ppo.checkpoint_every=1", "tune.keep_checkpoints=20", "tune.max_concurrent_trials=1",
-                        "tune.param_space={ppo.lr: {grid: [0.0001, 0.001]}}"])
-    train, tune = ["--set", f"ppo.iterations={n}"], ["--tune", "--set", f"ppo.iterations={n}"]
-
-    def kill_when(extra: list[str], ready, settle: float = 0.0) -> None:
-        cmd = [sys.executable, str(ROOT / "scripts" / "launch.py"), "--workdir", str(work), *base, *extra]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-        deadline = time.time() + 400
-        while time.time() < deadline and proc.poll() is None and not ready():
-            time.sleep(0.2)
-        assert proc.poll() is None, "the stage finished before it could be killed"
-        time.sleep(settle)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-
-    kill_when(train, lambda: len(list((work / "train" / "checkpoints").glob("iter_*"))) >= 3)
-    assert not (work / "train" / "metrics.json").exists()
-    again = launch("--workdir", str(work), *base, *train)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "[teacher] up to date" in again.stdout and "[precompute] up to date" in again.stdout
-    assert "train: resumed from" in again.stdout
-    history = json.loads((work / "train" / "metrics.json").read_text())["history"]
-    assert history[0]["iteration"] >= 4 and history[-1]["iteration"] == n  # continued, not restarted at 1
-
-    tune_exp = work / "tune" / "ray_results"
-    # past Tune's 1 s experiment-state snapshot, as a user's kill would be
-    kill_when(tune, lambda: len(list(tune_exp.glob("*/PPO_*/checkpoint_000002"))) >= 1, settle=1.5)
-    again = launch("--workdir", str(work), *base, *tune)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "tune: resuming" in again.stdout
-    trials = json.loads((work / "tune" / "metrics.json").read_text())["trials"]
-    assert [t["iterations"] for t in trials] == [n, n]
-    assert any(t["iterations_since_restore"] < n for t in trials)  # a trial continued from its checkpoint
 
 
 def test_second_run_in_a_busy_folder_stops_at_once_naming_the_first(tmp_path, capsys):

@@ -24,6 +24,7 @@ class EnvConfig:
     control_mix: bool = False  # extra action dimension: share of the subset from the window, the rest random
     control_sampler: bool = False  # extra action dimension: the window sampler, one of sampler_choices
     control_feature_weight: bool = False  # extra action dimension: x0..x2 on distill.feature.weights (centre x1)
+    control_lr_scale: bool = False  # extra action dimension: x0.1..x10 on the run's lr, log scale (centre x1)
     sampler_choices: list[str] = field(default_factory=lambda: ["adaptive", "hard_mining", "clean", "easy_to_hard"])
     divergence_penalty: float = -10.0  # reward when the run diverges; the episode ends there
     seed: int = 0  # base seed of the episodes' runs
@@ -50,6 +51,6 @@ class EnvConfig:
         check(len(self.sampler_choices) >= 1, f"{path}.sampler_choices", self.sampler_choices,
               "a non-empty list of sampler names (control_sampler picks one per epoch)")
         controls = ("control_temperature", "control_fraction", "control_teacher_weights", "control_alpha",
-                    "control_mix", "control_sampler", "control_feature_weight")
+                    "control_mix", "control_sampler", "control_feature_weight", "control_lr_scale")
         check(self.action == "continuous" or not any(getattr(self, c) for c in controls), f"{path}.action",
               self.action, "continuous when any of " + " / ".join(controls) + " is on")

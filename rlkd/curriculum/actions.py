@@ -26,6 +26,7 @@ class EpochAction:
     alpha: Optional[float] = None  # label weight of the kd loss this epoch
     mix: Optional[float] = None  # share of the subset from the sampler's window, the rest uniform in each class
     feature_scale: Optional[float] = None  # factor on distill.feature.weights this epoch
+    lr_scale: Optional[float] = None  # factor on the run's lr (its cosine schedule) for this epoch's steps
 
 
 CONFIGURED = EpochAction()  # the config's own epoch
@@ -40,7 +41,8 @@ def action_dims(cfg: EnvConfig, num_teachers: int) -> list[str]:
         dims.append("temperature")
     if cfg.control_teacher_weights:
         dims += [f"teacher_weight_{t}" for t in range(num_teachers)]
-    dims += [name for name in ("alpha", "mix", "sampler", "feature_weight") if getattr(cfg, f"control_{name}")]
+    dims += [name for name in ("alpha", "mix", "sampler", "feature_weight", "lr_scale")
+             if getattr(cfg, f"control_{name}")]
     return dims
 
 
@@ -56,12 +58,22 @@ def anchored(value: float, low: float, anchor: float, high: float) -> float:
     return anchor + (high - anchor) * (value - 0.5) / 0.5
 
 
+LR_SCALE_SPAN = 10.0  # the lr_scale dimension spans x1/10 .. x10 on a log scale
+
+
+def log_scale(value: float, span: float) -> float:
+    """[0, 1] -> [1/span, span] on a log scale, 0.5 -> 1: the centre leaves the run's own value."""
+    return float(span ** (2.0 * value - 1.0))
+
+
 def decode_action(action, cfg: Config, num_teachers: int) -> EpochAction:
     """Env action (Box(0, 1)^D, or a Discrete bin) -> EpochAction; the sampler is the env's, or the chosen one.
 
     The centre of the box (0.5 in every dimension, where an untrained PPO policy's mean starts) is the reference
     control, KD on all data with the run's own recipe: fraction 1 (from 0.5 up), alpha = distill.alpha,
-    temperature = distill.temperature, mix 1, equal teacher weights, feature weights as configured (x1; x0 to x2).
+    temperature = distill.temperature, mix 1, equal teacher weights, feature weights as configured (x1; x0 to x2),
+    lr_scale x1 (x0.1 to x10 on a log scale). Every anchor is read from `cfg`, the config of the run the action
+    is for, so a policy trained on one task decodes to that task's own recipe at the centre.
     So PPO explores outward from the best known fixed choice instead of from a random corner of the space
     (docs/rl.md "The action space").
     """
@@ -82,4 +94,6 @@ def decode_action(action, cfg: Config, num_teachers: int) -> EpochAction:
     alpha = anchored(values["alpha"], 0.0, cfg.distill.alpha, 1.0) if env.control_alpha else None
     mix = anchored(values["mix"], 0.0, 1.0, 1.0) if env.control_mix else None
     feature_scale = anchored(values["feature_weight"], 0.0, 1.0, 2.0) if env.control_feature_weight else None
-    return EpochAction(float(values["difficulty"]), fraction, temperature, weights, sampler, alpha, mix, feature_scale)
+    lr_scale = log_scale(values["lr_scale"], LR_SCALE_SPAN) if env.control_lr_scale else None
+    return EpochAction(float(values["difficulty"]), fraction, temperature, weights, sampler, alpha, mix, feature_scale,
+                       lr_scale)

@@ -66,7 +66,8 @@ class ReplaySchedule:
     def act(self, observation: np.ndarray, epoch: int, epochs: int) -> EpochAction:
         row = self.schedule[min(epoch, len(self.schedule) - 1)]
         return EpochAction(row["difficulty"], row.get("fraction"), row.get("temperature"), sampler="adaptive",
-                           alpha=row.get("alpha"), mix=row.get("mix"), feature_scale=row.get("feature_scale"))
+                           alpha=row.get("alpha"), mix=row.get("mix"), feature_scale=row.get("feature_scale"),
+                           lr_scale=row.get("lr_scale"))
 
 
 @dataclass

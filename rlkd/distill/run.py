@@ -63,6 +63,7 @@ class EpochStats:
     mix: float  # share of the subset from the sampler's window, the rest uniform
     subset_d_label_mean: float  # D_label of the samples trained on: low when the subset avoids wrong labels
     feature_scale: Optional[float] = None  # factor on distill.feature.weights this epoch (None: no feature KD)
+    lr_scale: float = 1.0  # factor on the run's cosine lr this epoch
 
 
 class RunData:
@@ -141,6 +142,7 @@ class EpochPlan:
     teacher_weights: Optional[torch.Tensor]  # (T,) weights over teachers, or None
     bounds: list[int]  # batch start offsets, then len(order)
     feature_scale: float = 1.0  # factor on distill.feature.weights this epoch
+    lr_scale: float = 1.0  # factor on the cosine lr of every step this epoch
 
     @property
     def num_batches(self) -> int:
@@ -344,7 +346,8 @@ class DistillationRun:
                                                                          device=self.device)
         return EpochPlan(sampler_action, temp, label_weight, d_sample, order, views, weights,
                          batch_bounds(len(order), dc.batch_size),
-                         1.0 if a.feature_scale is None else float(a.feature_scale))
+                         1.0 if a.feature_scale is None else float(a.feature_scale),
+                         1.0 if a.lr_scale is None else float(a.lr_scale))
 
     def teacher_table(self, temperature: float) -> dict[str, Optional[torch.Tensor]]:
         """The teacher tables this run's loss reads, flattened to (T, N*V, C): a batch picks its rows."""
@@ -353,8 +356,9 @@ class DistillationRun:
                 "teacher_logits": self.teacher_logits.flatten(1, 2) if "teacher_logits" in needs else None}
 
     def step_lr(self, plan: EpochPlan, i: int) -> float:
-        """The LR of batch i of this epoch: the cosine at the run's progress when that batch starts."""
-        return self._lr(run_progress(self.epoch_index + plan.bounds[i] / len(plan.order), self.epochs,
+        """The LR of batch i of this epoch: the cosine at the run's progress when that batch starts, times the
+        epoch's lr_scale."""
+        return plan.lr_scale * self._lr(run_progress(self.epoch_index + plan.bounds[i] / len(plan.order), self.epochs,
                                      self.samples_seen + plan.bounds[i], self.budget_samples))
 
     def keep_train_logits(self, idx: torch.Tensor, logits: torch.Tensor) -> None:
@@ -388,7 +392,8 @@ class DistillationRun:
                            plan.temperature, chosen.mean().item(), chosen.std().item() if n > 1 else 0.0, seconds,
                            alpha=plan.label_weight if LOSSES[self.cfg.distill.mode].label_weighted else None,
                            mix=plan.action.mix, subset_d_label_mean=self.d_label[plan.order].mean().item(),
-                           feature_scale=plan.feature_scale if self.feature_kd is not None else None)
+                           feature_scale=plan.feature_scale if self.feature_kd is not None else None,
+                           lr_scale=plan.lr_scale)
         self.history.append(asdict(stats))
         return stats
 

@@ -36,12 +36,15 @@ def stages(rl_stage: str = "train") -> list[str]:
 
 
 def select_stages(stage: str, rl_stage: str = "train") -> list[str]:
+    """The stages `--stage` names ('all', one stage, or a comma-separated list), in pipeline order."""
     order = stages(rl_stage)
     if stage == "all":
         return order
-    if stage not in order:
-        raise ConfigError(f"--stage {stage!r}: expected 'all' or one of {', '.join(order)}")
-    return [stage]
+    named = [name.strip() for name in stage.split(",")]
+    unknown = [name for name in named if name not in order]
+    if unknown or not named:
+        raise ConfigError(f"--stage {stage!r}: expected 'all', or one or more (comma-separated) of {', '.join(order)}")
+    return [name for name in order if name in named]
 
 
 def run_pipeline(workdir: Path, config: Optional[str], overrides: list[str], stage: str = "all",
