@@ -94,7 +94,7 @@ def test_reference_train_loss_is_the_configured_kd_loss_over_all_of_train(env_cf
 
 def test_extreme_action_changes_this_steps_subset(env_cfg):
     env = CurriculumEnv(env_config_for(env_cfg))
-    n = len(env.data.train)
+    n = len(env.task.data.train)
     env.reset(seed=0)
     _, _, _, _, small = env.step(np.array([0.0, 0.0], dtype=np.float32))  # easiest window, min fraction 0.3
     _, _, _, _, full = env.step(np.array([1.0, 1.0], dtype=np.float32))  # hardest, all data

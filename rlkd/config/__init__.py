@@ -11,7 +11,7 @@ checked against them by `rlkd.names`, when a stage loads its config.
 from rlkd.config.curriculum import CurriculumConfig
 from rlkd.config.data import DataConfig, DigitsConfig, HFConfig, ImageFolderConfig, LabelNoiseConfig, PythonDataConfig
 from rlkd.config.distill import DistillConfig, DKDConfig, FeatureKDConfig
-from rlkd.config.env import EnvConfig
+from rlkd.config.env import EnvConfig, TaskConfig
 from rlkd.config.loader import (
                                 DEFAULT_CONFIG,
                                 config_from_dict,
@@ -26,7 +26,7 @@ from rlkd.config.loader import (
 from rlkd.config.overrides import apply_overrides
 from rlkd.config.paths import PATH_KEYS, absolute_paths
 from rlkd.config.ppo import PPOConfig
-from rlkd.config.proxy import action_space_keys, proxy_config
+from rlkd.config.proxy import action_space_keys, episode_configs, proxy_config, task_config
 from rlkd.config.resources import PrecomputeResources, ResourcesConfig
 from rlkd.config.reward import RewardConfig
 from rlkd.config.root import Config
@@ -38,6 +38,7 @@ __all__ = ["DEFAULT_CONFIG", "PATH_KEYS", "SEARCH_SPACES", "Config", "Curriculum
            "DigitsConfig", "DistillConfig", "EmbeddingConfig", "EnvConfig", "FeatureKDConfig", "HFConfig",
            "ImageFolderConfig", "LabelNoiseConfig", "PBTConfig", "PPOConfig", "PrecomputeResources",
            "PythonDataConfig", "RecipeConfig", "ResourcesConfig", "RewardConfig", "SeedsConfig", "StudentConfig",
-           "TeacherConfig", "TuneConfig", "absolute_paths", "action_space_keys", "apply_overrides",
-           "config_from_dict", "config_to_dict", "config_yaml", "default_config_path", "load_config",
-           "load_stored_config", "proxy_config", "save_config", "search_space", "with_overrides"]
+           "TaskConfig", "TeacherConfig", "TuneConfig", "absolute_paths", "action_space_keys", "apply_overrides",
+           "config_from_dict", "config_to_dict", "config_yaml", "default_config_path", "episode_configs",
+           "load_config", "load_stored_config", "proxy_config", "save_config", "search_space", "task_config",
+           "with_overrides"]

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from rlkd.config.checks import check
+
+
+@dataclass
+class TaskConfig:
+    """One task of a family PPO trains across (`env.tasks`): the target with `overrides` applied (data source and
+    kwargs, label noise, budget, student, epochs, recipe, its teacher and shards, ...), drawn with `weight`."""
+
+    name: str = ""
+    overrides: list[str] = field(default_factory=list)  # `--set`-style, on the target config
+    weight: float = 1.0
+
+    def validate(self, path: str) -> None:
+        check(bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name)), f"{path}.name", self.name,
+              "a name of letters, digits, '_', '.' or '-' (it names the task's folders and report rows)")
+        check(self.weight > 0, f"{path}.weight", self.weight, "a number > 0 (the task's share of the episodes)")
 
 
 @dataclass
@@ -36,6 +52,9 @@ class EnvConfig:
     # `--set`-style overrides for the episodes PPO trains on (`rlkd train` / `rlkd tune`), e.g.
     # ["distill.epochs=10"]: cheap proxy episodes, the policy then applied to the target (docs/rl.md)
     proxy: list[str] = field(default_factory=list)
+    # tasks PPO's episodes are drawn from (seeded, by weight), each the target with its own overrides
+    # (docs/rl.md "Training across tasks"); empty: every episode runs the target (or its proxy)
+    tasks: list[TaskConfig] = field(default_factory=list)
 
     def validate(self, path: str) -> None:
         check(0.0 < self.budget <= 1.0, f"{path}.budget", self.budget,
@@ -54,3 +73,6 @@ class EnvConfig:
                     "control_mix", "control_sampler", "control_feature_weight", "control_lr_scale")
         check(self.action == "continuous" or not any(getattr(self, c) for c in controls), f"{path}.action",
               self.action, "continuous when any of " + " / ".join(controls) + " is on")
+        names = [task.name for task in self.tasks]
+        for i, task in enumerate(self.tasks):  # each task's own fields: TaskConfig.validate
+            check(task.name not in names[:i], f"{path}.tasks[{i}].name", task.name, "a name no other task has")

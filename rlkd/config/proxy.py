@@ -1,5 +1,7 @@
-"""`env.proxy`: the overrides that make PPO's training episodes (cheap proxies of the target run), and the rules
-an entry must keep: it leaves PPO, the resources and the action space alone, and it makes a valid config."""
+"""The override lists that make PPO's training episodes from the target: `env.proxy` (cheap proxies of the target
+run) and `env.tasks` (a family of tasks), and the rules an entry must keep: it leaves PPO, the resources and the
+action space alone, and it makes a valid config. A task may set the recipe (distill.alpha, distill.temperature):
+the action is decoded around the config of the run it acts in, so the box's centre is each task's own recipe."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import dataclasses
 from typing import Optional
 
 from rlkd.config.coerce import build
-from rlkd.config.env import EnvConfig
+from rlkd.config.env import EnvConfig, TaskConfig
 from rlkd.config.overrides import apply_override, apply_overrides, set_keys
 from rlkd.config.paths import absolute_paths
 from rlkd.config.root import Config
@@ -20,6 +22,26 @@ def _proxy_base(cfg: Config) -> dict:
     data = dataclasses.asdict(cfg)
     data["env"]["proxy"] = []
     return data
+
+
+def _task_base(cfg: Config) -> dict:
+    """The target as a raw dict without its tasks: a task is a lone target (its proxy, if any, still applies)."""
+    data = dataclasses.asdict(cfg)
+    data["env"]["tasks"] = []
+    return data
+
+
+def task_config(cfg: Config, task: TaskConfig) -> Config:
+    """The target config of one task: the target with the task's overrides. Validated when the target was loaded."""
+    return absolute_paths(build(Config, apply_overrides(_task_base(cfg), task.overrides)))
+
+
+def episode_configs(cfg: Config) -> list[tuple[str, float, Config]]:
+    """(task name, weight, config) of what PPO's episodes run: each task's proxy config, or with no tasks the
+    target's ("" the name, weight 1)."""
+    if not cfg.env.tasks:
+        return [("", 1.0, proxy_config(cfg))]
+    return [(task.name, task.weight, proxy_config(task_config(cfg, task))) for task in cfg.env.tasks]
 
 
 def proxy_config(cfg: Config) -> Config:
@@ -42,35 +64,45 @@ def action_space_keys() -> list[str]:
             "distill.temperature"]
 
 
-def _proxy_refusal(key: str) -> Optional[str]:
-    """Why an env.proxy entry may not set `key` (None: it may)."""
-    if key == "env.proxy":
-        return "sets env.proxy itself; a proxy is one list of overrides on the target, proxies do not nest"
-    if key.split(".")[0] in ("ppo", "resources"):
-        return (f"sets {key}; PPO's settings and resources belong to the training run, not to its episodes: "
-                f"set {key} directly")
-    if key in action_space_keys():
-        return (f"sets {key}, which fixes the action space; the policy trained on proxy episodes acts in the "
-                f"target's, so set {key} for the target (outside env.proxy)")
+ANCHORS = ("distill.alpha", "distill.temperature")  # a task may move the box's centre: it is decoded per run
+
+
+def _refusal(key: str, what: str) -> Optional[str]:
+    """Why an entry of `what` (env.proxy or env.tasks) may not set `key` (None: it may)."""
+    if key in ("env.proxy", "env.tasks"):
+        return (f"sets {key}; an entry of {what} is one list of overrides on the target: set env.proxy and "
+                f"env.tasks on the target (proxies do not nest, nor do tasks)")
+    if key.split(".")[0] in ("ppo", "resources", "seeds", "tune"):
+        return (f"sets {key}; PPO's settings, resources, seed ranges and searches belong to the training run, not to "
+                f"its episodes: set {key} directly")
+    if key in action_space_keys() and not (what == "env.tasks" and key in ANCHORS):
+        return (f"sets {key}, which fixes the action space; the policy trained on these episodes acts in the "
+                f"target's, so set {key} for the target (outside {what})")
     return None
 
 
-def check_proxy(cfg: Config) -> None:
-    """Each env.proxy entry must parse, leave PPO and the action space alone, and apply; the proxy config must
-    validate: entries are applied in order, so an error names the first entry that breaks it."""
-    data = _proxy_base(cfg)
-    for i, entry in enumerate(cfg.env.proxy):
-        where = f"env.proxy[{i}] = {entry!r}"
+def _check_entries(entries: list[str], data: dict, what: str, where: str) -> None:
+    """Apply `entries` to `data` in order, each checked and the result validated: an error names the first
+    entry that breaks it."""
+    for i, entry in enumerate(entries):
         try:
             keys = set_keys(entry)
             for key in keys:
-                why = _proxy_refusal(key)
+                why = _refusal(key, what)
                 if why:
                     raise ConfigError(("sets a whole section, so all of its keys; it " if len(keys) > 1 else "") + why)
             apply_override(data, entry)
             build(Config, data)
         except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+            raise ConfigError(f"{where}[{i}] = {entry!r}: {exc}") from None
+
+
+def check_proxy(cfg: Config) -> None:
+    """Each env.proxy and env.tasks entry must parse, leave PPO and the action space alone, and apply; the
+    proxy config and every task's config must validate."""
+    _check_entries(cfg.env.proxy, _proxy_base(cfg), "env.proxy", "env.proxy")
+    for t, task in enumerate(cfg.env.tasks):
+        _check_entries(task.overrides, _task_base(cfg), "env.tasks", f"env.tasks[{t}] ({task.name}).overrides")
     for key in cfg.tune.param_space:
         for i, entry in enumerate(cfg.env.proxy):
             if key in set_keys(entry):

@@ -11,12 +11,13 @@ The observation and the action space: rlkd.curriculum.observation.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Union
 
 import gymnasium as gym
 import numpy as np
 
-from rlkd.config import Config, config_from_dict, config_to_dict
+from rlkd.config import Config, config_from_dict, config_to_dict, episode_configs, proxy_config
 from rlkd.console import filter_harmless_lines
 from rlkd.curriculum.actions import EpochAction, decode_action
 from rlkd.curriculum.observation import encode_observation, env_spaces
@@ -25,6 +26,7 @@ from rlkd.data.shards import TeacherShards, manifest_digest
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun, EpochStats, NonFiniteLossError
 from rlkd.env.reward import curriculum_reward, reference_train_loss
+from rlkd.errors import ConfigError
 from rlkd.seeds import episode_range
 
 _INPUTS: dict[str, tuple[str, tuple[DatasetSplits, TeacherShards]]] = {}  # config -> (manifest digest, inputs)
@@ -92,6 +94,43 @@ def env_setup(env_config: Optional[dict]) -> Config:
     return cfg
 
 
+@dataclass
+class EpisodeTask:
+    """What one episode runs: a task's episode config (or the target's, name ""), with its data and shards."""
+
+    name: str
+    weight: float
+    cfg: Config
+    data: DatasetSplits
+    shards: TeacherShards
+
+
+def episode_tasks(env_config: Optional[dict], cfg: Config) -> list[EpisodeTask]:
+    """The tasks an env_config carries (`env_config_for`), or the one config `cfg`; every task's action and
+    observation spaces must be `cfg`'s (a policy acts in one space), or a ConfigError names the task."""
+    raw = dict(env_config or {}).get("tasks") or [{"name": "", "weight": 1.0, "config": cfg}]
+    tasks = []
+    for entry in raw:
+        task_cfg = entry["config"] if isinstance(entry["config"], Config) else config_from_dict(entry["config"])
+        tasks.append(EpisodeTask(entry["name"], float(entry["weight"]), task_cfg, *shared_inputs(task_cfg)))
+    spaces = env_spaces(cfg, tasks[0].shards.num_teachers)
+    for task in tasks:
+        if env_spaces(task.cfg, task.shards.num_teachers) != spaces:
+            raise ConfigError(f"env.tasks: task {task.name!r} has other action or observation spaces than the "
+                              f"first task ({task.shards.num_teachers} teachers in {task.cfg.data.shards}); every "
+                              f"task needs as many teachers, since one policy acts in all of them")
+    return tasks
+
+
+def draw_task(rng: np.random.Generator, weights: Sequence[float]) -> int:
+    """The index of the next episode's task, drawn by weight; with one task nothing is drawn (the run seeds
+    stay those of a single-task env)."""
+    if len(weights) == 1:
+        return 0
+    p = np.asarray(weights, dtype=np.float64)
+    return int(rng.choice(len(p), p=p / p.sum()))
+
+
 def draw_run_seed(rng: np.random.Generator, cfg: Config) -> int:
     """The seed of an episode's run: drawn from the env's seeded generator, shifted by env.seed, and always inside
     the choice range's episode seeds (rlkd.seeds.episode_range): an episode's seed never measures the policy."""
@@ -106,28 +145,35 @@ class CurriculumEnv(gym.Env):
 
     def __init__(self, env_config: Optional[dict] = None):
         self.cfg = env_setup(env_config)
-        self.data, self.shards = shared_inputs(self.cfg)
-        self.num_teachers = self.shards.num_teachers
+        self.tasks = episode_tasks(env_config, self.cfg)
+        self.task = self.tasks[0]
+        self.num_teachers = self.task.shards.num_teachers
         self.action_space, self.observation_space = env_spaces(self.cfg, self.num_teachers)
         self.run: Optional[DistillationRun] = None
         self.stepper: Optional[EpochStepper] = None
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> tuple[np.ndarray, dict]:
+        """A new run: its task drawn by weight (with env.tasks), then its seed, both from the env's generator."""
         super().reset(seed=seed)
-        run_seed = draw_run_seed(self.np_random, self.cfg)
-        self.run = DistillationRun(self.cfg, self.shards, run_seed, self.data)
-        self.stepper = EpochStepper(self.cfg, self.run)
-        return encode_observation(self.run.observe()), {"run_seed": run_seed}
+        self.task = self.tasks[draw_task(self.np_random, [t.weight for t in self.tasks])]
+        run_seed = draw_run_seed(self.np_random, self.task.cfg)
+        self.run = DistillationRun(self.task.cfg, self.task.shards, run_seed, self.task.data)
+        self.stepper = EpochStepper(self.task.cfg, self.run)
+        info = {"run_seed": run_seed, **({"task": self.task.name} if self.task.name else {})}
+        return encode_observation(self.run.observe()), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self.run is None:
             raise RuntimeError("call reset() before step()")
-        epoch_action = decode_action(action, self.cfg, self.num_teachers)
+        epoch_action = decode_action(action, self.task.cfg, self.num_teachers)  # anchored on this task's recipe
         reward, diverged, info = self.stepper.step(epoch_action)
         terminated = diverged or self.run.finished
         return encode_observation(self.run.observe()), float(reward), terminated, False, info
 
 
 def env_config_for(cfg: Config) -> dict:
-    """The plain-dict env_config RLlib ships to remote env runners."""
-    return {"config": config_to_dict(cfg)}
+    """The plain-dict env_config RLlib ships to remote env runners: the episodes' config (the target's proxy, or
+    the target), and with env.tasks each task's episode config and weight."""
+    episodes = episode_configs(cfg)
+    tasks = [{"name": name, "weight": weight, "config": config_to_dict(c)} for name, weight, c in episodes if name]
+    return {"config": config_to_dict(episodes[0][2] if tasks else proxy_config(cfg)), "tasks": tasks}

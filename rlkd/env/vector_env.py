@@ -7,6 +7,10 @@ batched model's, which on small students costs a fraction of K lone epochs (docs
 
 Autoreset is gymnasium's NEXT_STEP, what RLlib expects: the step after a sub-env's episode ended
 starts its next run (its action is ignored, its reward is 0) while the other lanes train.
+
+With env.tasks each lane draws its task per episode, as its lone env does; lanes share one data set per
+population, so there is one population per task, each holding all K lanes, of which those on its task train
+(the others idle there, untouched).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from gymnasium.vector.utils import batch_space
 from rlkd.curriculum.actions import CONFIGURED, EpochAction, decode_action
 from rlkd.curriculum.observation import encode_observation, env_spaces
 from rlkd.distill.population import StudentPopulation
-from rlkd.env.curriculum_env import EpochStepper, draw_run_seed, env_setup, shared_inputs
+from rlkd.env.curriculum_env import EpochStepper, draw_run_seed, draw_task, env_setup, episode_tasks
 
 
 class CurriculumVectorEnv(VectorEnv):
@@ -30,16 +34,22 @@ class CurriculumVectorEnv(VectorEnv):
     def __init__(self, env_config: Optional[dict] = None, num_envs: Optional[int] = None):
         """`num_envs` K, or env_config's "num_envs" (how RLlib's vector entry point passes it), or 1."""
         self.cfg = env_setup(env_config)
-        self.data, self.shards = shared_inputs(self.cfg)
+        self.tasks = episode_tasks(env_config, self.cfg)
         self.num_envs = int(num_envs or dict(env_config or {}).get("num_envs") or 1)
-        self.num_teachers = self.shards.num_teachers
+        self.num_teachers = self.tasks[0].shards.num_teachers
         self.single_action_space, self.single_observation_space = env_spaces(self.cfg, self.num_teachers)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.population: Optional[StudentPopulation] = None
+        self.populations: dict[int, StudentPopulation] = {}  # task index -> its K lanes (those on it train)
+        self.lane_task = [0] * self.num_envs  # the task each lane's run is on
         self.steppers: list[EpochStepper] = []
         self._rngs: list[Optional[np.random.Generator]] = [None] * self.num_envs  # one per sub-env, as its own env's
         self._ended = np.zeros(self.num_envs, dtype=bool)  # sub-envs whose next step starts a new episode
+
+    @property
+    def population(self) -> Optional[StudentPopulation]:
+        """The population lane 0's run is in (with one task: the one population)."""
+        return self.populations.get(self.lane_task[0])
 
     def reset(self, *, seed: Union[int, Sequence[Optional[int]], None] = None,
               options: Optional[dict] = None) -> tuple[np.ndarray, dict]:
@@ -48,41 +58,63 @@ class CurriculumVectorEnv(VectorEnv):
         for k, s in enumerate(seeds):
             if s is not None or self._rngs[k] is None:
                 self._rngs[k] = seeding.np_random(s)[0]
-        run_seeds = [draw_run_seed(rng, self.cfg) for rng in self._rngs]
-        if self.population is None:
-            self.population = StudentPopulation(self.cfg, self.shards, run_seeds, self.data)
-        else:
-            for k, run_seed in enumerate(run_seeds):
-                self.population.reset(k, run_seed)
-        self.steppers = [EpochStepper(self.cfg, run) for run in self.population.runs]
-        self._ended[:] = False
+        self.steppers = [None] * self.num_envs
         infos: dict = {}
-        for k, run_seed in enumerate(run_seeds):
-            infos = self._add_info(infos, {"run_seed": run_seed}, k)
+        for k, start in enumerate(self._start_runs(list(range(self.num_envs)))):
+            infos = self._add_info(infos, start, k)
+        self._ended[:] = False
         return self._observations(), infos
 
+    def _start_runs(self, lanes: list[int]) -> list[dict]:
+        """A new run in each of `lanes`: its task, then its seed, drawn from the lane's generator as its lone env
+        draws them. A task's population is built the first time a lane draws it, its other lanes idle there."""
+        drawn = []
+        for k in lanes:
+            t = draw_task(self._rngs[k], [task.weight for task in self.tasks])
+            drawn.append((k, t, draw_run_seed(self._rngs[k], self.tasks[t].cfg)))
+        for t in sorted({t for _, t, _ in drawn} - set(self.populations)):
+            task, first = self.tasks[t], {k: seed for k, tk, seed in drawn if tk == t}
+            seeds = [first.get(k, next(iter(first.values()))) for k in range(self.num_envs)]
+            self.populations[t] = StudentPopulation(task.cfg, task.shards, seeds, task.data)
+            drawn = [(k, tk, None if tk == t else seed) for k, tk, seed in drawn]  # built on its seed already
+        infos = []
+        for k, t, seed in drawn:
+            if seed is not None:
+                self.populations[t].reset(k, seed)
+            self.lane_task[k] = t
+            run = self.populations[t].runs[k]
+            self.steppers[k] = EpochStepper(self.tasks[t].cfg, run)
+            infos.append({"run_seed": run.seed, **({"task": self.tasks[t].name} if self.tasks[t].name else {})})
+        return infos
+
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        if self.population is None:
+        if not self.populations:
             raise RuntimeError("call reset() before step()")
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminated = np.zeros(self.num_envs, dtype=bool)
         infos: dict = {}
-        for k in np.flatnonzero(self._ended):
-            run_seed = draw_run_seed(self._rngs[k], self.cfg)
-            self.population.reset(int(k), run_seed)
-            self.steppers[k] = EpochStepper(self.cfg, self.population.runs[k])
-            infos = self._add_info(infos, {"run_seed": run_seed}, int(k))
+        ended = [int(k) for k in np.flatnonzero(self._ended)]
+        for k, start in zip(ended, self._start_runs(ended)):
+            infos = self._add_info(infos, start, k)
         lanes = [k for k in range(self.num_envs) if not self._ended[k]]
         epoch_actions: list[EpochAction] = [CONFIGURED] * self.num_envs
         for k in lanes:
-            epoch_actions[k] = decode_action(actions[k], self.cfg, self.num_teachers)
-        results = self.population.epoch(epoch_actions, lanes=lanes)
+            epoch_actions[k] = decode_action(actions[k], self.tasks[self.lane_task[k]].cfg, self.num_teachers)
+        results: dict[int, object] = {}
+        for t, population in self.populations.items():
+            on_task = [k for k in lanes if self.lane_task[k] == t]
+            if on_task:
+                out = population.epoch(epoch_actions, lanes=on_task)
+                results.update({k: out[k] for k in on_task})
         for k in lanes:
             rewards[k], diverged, info = self.steppers[k].score(results[k])
-            terminated[k] = diverged or self.population.runs[k].finished
+            terminated[k] = diverged or self._run(k).finished
             infos = self._add_info(infos, info, k)
         self._ended = terminated.copy()
         return self._observations(), rewards, terminated, np.zeros(self.num_envs, dtype=bool), infos
 
+    def _run(self, k: int):
+        return self.populations[self.lane_task[k]].runs[k]
+
     def _observations(self) -> np.ndarray:
-        return np.stack([encode_observation(obs) for obs in self.population.observe()])
+        return np.stack([encode_observation(self._run(k).observe()) for k in range(self.num_envs)])

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from rlkd.config import Config, config_to_dict, load_stored_config, proxy_config, save_config
+from rlkd.config import Config, config_to_dict, episode_configs, load_stored_config, save_config
 from rlkd.distill.run import budget_samples
 from rlkd.env.curriculum_env import env_config_for, shared_inputs
 from rlkd.env.vector_env import CurriculumVectorEnv
@@ -25,9 +25,9 @@ def build_ppo_config(cfg: Config):
     from rlkd.rl.callbacks import CurriculumMetrics
 
     p, r = cfg.ppo, cfg.resources
-    episodes = proxy_config(cfg)  # what the episodes run: the target, or its cheap proxy (env.proxy)
-    batch = p.episodes_per_batch * episodes.distill.epochs
-    env_config = env_config_for(episodes)
+    # what the episodes run: the target, its cheap proxy (env.proxy), or each task's (env.tasks)
+    batch = p.episodes_per_batch * max(c.distill.epochs for _, _, c in episode_configs(cfg))
+    env_config = env_config_for(cfg)
     # Ray gives each env runner 1 torch thread; say how many explicitly (one per reserved whole CPU)
     env_config["config"]["resources"]["torch_threads"] = r.torch_threads or max(1, int(r.num_cpus_per_env_runner))
     return (

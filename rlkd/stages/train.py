@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rlkd.config import Config, proxy_config
 from rlkd.console import progress
-from rlkd.env.curriculum_env import shared_inputs
+from rlkd.env.curriculum_env import env_config_for, episode_tasks
 from rlkd.errors import RlkdError
 from rlkd.ray_runtime import check_cpus, root_cause, start_ray
 from rlkd.reports.tensorboard import TENSORBOARD_DIR, Scalars, open_writer, write_scalars
@@ -56,9 +56,10 @@ def train_ppo(cfg: Config, out: Path) -> dict:
     from ray.exceptions import RayError
 
     # a bad data set or shard is one clear error here, not env runners failing one by one: the target's, which
-    # the cost is counted in, and the episodes' (the same ones unless env.proxy changes the data)
+    # the cost is counted in, and the episodes' (the same ones unless env.proxy or env.tasks change the data), their
+    # spaces checked against one another
     target_samples = target_run_samples(cfg)
-    shared_inputs(proxy_config(cfg))
+    episode_tasks(env_config_for(cfg), proxy_config(cfg))
     start_ray(cfg)
     r = cfg.resources
     check_cpus(r.num_env_runners * r.num_cpus_per_env_runner, "PPO's env runners")

@@ -1,0 +1,115 @@
+"""env.tasks: PPO's episodes drawn from a family of tasks, each the target with its own overrides."""
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from rlkd.config import episode_configs, load_config
+from rlkd.curriculum.actions import action_dims
+from rlkd.env import CurriculumEnv, env_config_for
+from rlkd.env.curriculum_env import draw_task
+from rlkd.errors import ConfigError
+from tests.conftest import run_overrides
+from tests.test_vector_env import step_both
+
+TASKS = ('env.tasks=[{name: short, overrides: ["distill.epochs=2", "distill.alpha=0.3"], weight: 1},'
+         ' {name: long, overrides: ["distill.epochs=3", "env.budget=0.6"], weight: 2}]')
+
+
+def tasks_of(*tasks: dict) -> str:
+    return f"env.tasks={json.dumps(list(tasks))}"
+
+
+@pytest.mark.parametrize("task, why", [
+    ({"name": "a", "overrides": ["ppo.lr=0.1"]}, "sets ppo.lr; PPO's settings"),
+    ({"name": "a", "overrides": ["seeds.choice=[0, 5]"]}, "sets seeds.choice"),
+    ({"name": "a", "overrides": ["env.control_alpha=false"]}, "which fixes the action space"),
+    ({"name": "a", "overrides": ["teacher.additional=[x.safetensors]"]}, "which fixes the action space"),
+    ({"name": "a", "overrides": ["env.tasks=[]"]}, "do not nest"),
+    ({"name": "a", "overrides": ["distill.epochs=0"]}, "distill.epochs: value 0 is not allowed"),
+    ({"name": "a", "overrides": ["distill.epoch=3"]}, "unknown key"),
+])
+def test_a_refused_task_override_names_the_task_entry_and_why(task, why):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [tasks_of({"name": "ok", "overrides": ["distill.epochs=2"]}, task)])
+    message = str(err.value)
+    assert f"env.tasks[1] (a).overrides[0] = {task['overrides'][0]!r}" in message and why in message
+
+
+@pytest.mark.parametrize("tasks, key", [
+    ([{"name": "a b"}], "env.tasks[0].name"),
+    ([{"name": ""}], "env.tasks[0].name"),
+    ([{"name": "a", "weight": 0}], "env.tasks[0].weight"),
+    ([{"name": "a"}, {"name": "a"}], "env.tasks[1].name: value 'a' is not allowed; expected a name no other task"),
+])
+def test_task_names_and_weights_are_checked(tasks, key):
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        load_config(None, [tasks_of(*tasks)])
+
+
+def test_a_task_may_move_the_recipe_the_box_is_centred_on_but_a_proxy_may_not():
+    cfg = load_config(None, [tasks_of({"name": "a", "overrides": ["distill.alpha=0.3", "distill.temperature=2"]})])
+    (_, _, task), = episode_configs(cfg)
+    assert (task.distill.alpha, task.distill.temperature) == (0.3, 2.0)
+    with pytest.raises(ConfigError, match="fixes the action space"):
+        load_config(None, ["env.proxy=[distill.alpha=0.3]"])
+
+
+def test_episode_configs_apply_each_task_then_the_proxy_and_leave_the_target_alone():
+    cfg = load_config(None, ["distill.epochs=6", "env.proxy=[distill.epochs=2]", TASKS])
+    (short_name, short_w, short), (long_name, long_w, long_) = episode_configs(cfg)
+    assert (short_name, short_w, long_name, long_w) == ("short", 1.0, "long", 2.0)
+    assert short.distill.epochs == long_.distill.epochs == 2  # the proxy comes after the task
+    assert short.distill.alpha == 0.3 and long_.env.budget == 0.6 and long_.distill.alpha == cfg.distill.alpha
+    assert short.env.tasks == [] and cfg.distill.epochs == 6 and len(cfg.env.tasks) == 2
+    (name, weight, alone), = episode_configs(load_config(None, ["env.proxy=[distill.epochs=2]"]))
+    assert (name, weight, alone.distill.epochs) == ("", 1.0, 2)
+
+
+def test_draw_task_follows_the_weights_and_one_task_draws_nothing():
+    rng = np.random.default_rng(3)
+    counts = Counter(draw_task(rng, [1.0, 2.0, 1.0]) for _ in range(8000))
+    assert abs(counts[1] / 8000 - 0.5) < 0.02 and abs(counts[0] / 8000 - 0.25) < 0.02
+    before = np.random.default_rng(3)
+    state = before.bit_generator.state
+    assert draw_task(before, [5.0]) == 0 and before.bit_generator.state == state
+
+
+@pytest.fixture(scope="module")
+def tasks_cfg(teacher_dir, shards_dir):
+    return load_config(None, run_overrides(teacher_dir, shards_dir) + ["student.model_kwargs={hidden: [64]}", TASKS])
+
+
+def test_each_episode_runs_its_drawn_task_with_the_action_centred_on_that_tasks_recipe(tasks_cfg):
+    env = CurriculumEnv(env_config_for(tasks_cfg))
+    centre = np.full(len(action_dims(tasks_cfg.env, 1)), 0.5, dtype=np.float32)
+    seen, lengths = [], {}
+    for episode in range(8):
+        _, info = env.reset(seed=episode)
+        steps, done = 0, False
+        while not done:
+            _, _, done, _, _ = env.step(centre)
+            steps += 1
+        seen.append(info["task"])
+        lengths.setdefault(info["task"], set()).add(steps)
+        alphas = {row["alpha"] for row in env.run.history}
+        assert alphas == {0.3 if info["task"] == "short" else tasks_cfg.distill.alpha}  # the task's own anchor
+    assert set(seen) == {"short", "long"}
+    assert lengths["short"] == {2} and max(lengths["long"]) <= 3  # the long task's budget may end it early
+    again = CurriculumEnv(env_config_for(tasks_cfg))
+    assert [again.reset(seed=episode)[1]["task"] for episode in range(8)] == seen  # seeded
+
+
+def test_vector_env_lanes_on_tasks_step_as_lone_envs(tasks_cfg):
+    """One population per task; each lane draws its task per episode as its lone env does."""
+    vec, out = step_both(tasks_cfg, steps=10)
+    assert len(vec.populations) == 2  # both tasks were drawn
+    for (vec_out, lone_out) in out[1:]:
+        np.testing.assert_allclose(vec_out[0], lone_out[0], atol=1e-5)  # observations
+        np.testing.assert_allclose(vec_out[1], lone_out[1], rtol=1e-4, atol=1e-4)  # rewards
+        assert list(vec_out[2]) == list(lone_out[2])  # terminations
+        if "task" in vec_out[4]:
+            assert [t for t, m in zip(vec_out[4]["task"], vec_out[4]["_task"]) if m] == \
+                [t for t, m in zip(lone_out[4]["task"], lone_out[4]["_task"]) if m]
