@@ -113,3 +113,25 @@ def test_vector_env_lanes_on_tasks_step_as_lone_envs(tasks_cfg):
         if "task" in vec_out[4]:
             assert [t for t, m in zip(vec_out[4]["task"], vec_out[4]["_task"]) if m] == \
                 [t for t, m in zip(lone_out[4]["task"], lone_out[4]["_task"]) if m]
+
+
+@pytest.mark.slow
+def test_ppo_trains_across_tasks_on_a_remote_env_runner(tmp_path, teacher_dir, shards_dir, ray_session):
+    """Two tasks of 2 and 3 epochs; the full sampler without a fraction control trains every epoch on all N
+    training samples, so RL's cost counts N per step whichever task an episode drew."""
+    from rlkd.cli import main
+    from rlkd.data import load_data
+    from tests.conftest import FRACTION_ONLY
+    from tests.test_rl import args_for
+
+    out = tmp_path / "train"
+    tasks = tasks_of({"name": "two", "overrides": ["distill.epochs=2"]},
+                     {"name": "three", "overrides": ["distill.epochs=3", "distill.alpha=0.2"]})
+    exact = FRACTION_ONLY + ["env.sampler=full", "env.control_fraction=false", "resources.num_env_runners=1", tasks]
+    assert main(args_for("train", out, teacher_dir, shards_dir, *exact)) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    cost = m["rl_cost"]  # over the episodes that ended: N samples per epoch, 2 or 3 epochs each
+    saved = load_config(out / "checkpoint" / "rlkd_config.yaml")
+    assert [t.name for t in saved.env.tasks] == ["two", "three"]  # the target config records its tasks
+    epochs, rest = divmod(cost["samples_seen"], len(load_data(saved.data).train.labels))
+    assert rest == 0 and 2 * cost["episodes"] < epochs < 3 * cost["episodes"]  # episodes of both tasks
