@@ -21,6 +21,7 @@ from rlkd.config import load_config
 from rlkd.errors import ConfigError
 from rlkd.stages import apply, distill, evaluate, pbt, precompute, recipe, teacher, train, tune
 from rlkd.stages.base import Stage, already_done, execute
+from rlkd.stages.tasks import prepare_tasks
 
 STAGES: dict[str, Stage] = {s.name: s for s in (m.STAGE for m in (teacher, precompute, recipe, distill, train,
                                                                    tune, pbt, apply, evaluate))}
@@ -57,6 +58,10 @@ def run_pipeline(workdir: Path, config: Optional[str], overrides: list[str], sta
     for name in stages(rl_stage):
         command = STAGES[name]
         out = workdir / name
+        if name == rl_stage:  # PPO's episodes run each env.tasks entry on its own teacher and shards
+            task_wiring, tasks_ran = prepare_tasks(workdir, load_config(config, overrides), STAGES, name in wanted)
+            wiring += task_wiring
+            upstream_ran |= tasks_ran
         cfg = load_config(config, overrides + wiring)
         if name in wanted:
             if not upstream_ran and already_done(command, cfg, out):

@@ -48,6 +48,8 @@ CHOOSING = ("data", "teacher", "student", "distill", "curriculum", "env", "tune"
 NOT_RECIPE = ("tune.num_samples", "tune.scheduler", "tune.metric", "tune.mode", "tune.param_space", "tune.stop",
               "tune.keep_checkpoints", "tune.grace_period", "tune.perturbation_interval", "tune.pbt.population",
               "tune.pbt.budget")
+# the tasks PPO's episodes are drawn from: only the policy stages (and what follows them) read them
+RL_ONLY = ("env.tasks",)
 # keys that change only what the console shows: no stage's outputs depend on them
 CONSOLE_ONLY = ("tune.status_tables",)
 RL_STAGE = dict(depends=(*Stage.depends, "seeds"), ignores=(*EVALUATION_ONLY, "ppo.checkpoint"))

@@ -19,7 +19,7 @@ from rlkd.distill.run import EpochStats
 from rlkd.env.curriculum_env import shared_inputs
 from rlkd.errors import RlkdError
 from rlkd.seeds import block_seeds
-from rlkd.stages.base import CHOOSING, EVALUATION_ONLY, Stage
+from rlkd.stages.base import CHOOSING, EVALUATION_ONLY, RL_ONLY, Stage
 from rlkd.tune.pbt import SCHEDULE_FILE, exploit_pairs, explore, population_size, search_space
 from rlkd.workdir import atomic_write_text
 
@@ -87,5 +87,5 @@ STAGE = Stage(
     "baseline: Population Based Training of the curriculum (difficulty, fraction) over KD runs; "
     "writes the best member's schedule.json for `rlkd evaluate --pbt`",
     outputs=(SCHEDULE_FILE,),
-    depends=CHOOSING, ignores=EVALUATION_ONLY,
+    depends=CHOOSING, ignores=(*EVALUATION_ONLY, *RL_ONLY),
 )

@@ -10,7 +10,7 @@ from pathlib import Path
 from rlkd.config import Config, with_overrides
 from rlkd.errors import ConfigError, RlkdError
 from rlkd.reports.stats import paired_summary
-from rlkd.stages.base import CHOOSING, EVALUATION_ONLY, NOT_RECIPE, Stage
+from rlkd.stages.base import CHOOSING, EVALUATION_ONLY, NOT_RECIPE, RL_ONLY, Stage
 from rlkd.tune.kd_trials import fit_kd_experiment
 from rlkd.tune.recipe import (
     EXPERIMENT,
@@ -128,5 +128,5 @@ STAGE = Stage(
     "writes recipe.json, whose overrides the pipeline hands to distill, train and evaluate",
     wire=recipe_wiring,
     outputs=(RECIPE_FILE,),
-    depends=CHOOSING, ignores=(*EVALUATION_ONLY, *NOT_RECIPE),
+    depends=CHOOSING, ignores=(*EVALUATION_ONLY, *NOT_RECIPE, *RL_ONLY),
 )
