@@ -55,6 +55,8 @@ class EnvConfig:
     # tasks PPO's episodes are drawn from (seeded, by weight), each the target with its own overrides
     # (docs/rl.md "Training across tasks"); empty: every episode runs the target (or its proxy)
     tasks: list[TaskConfig] = field(default_factory=list)
+    # five more observation keys that mean the same on every task (rlkd.curriculum.observation)
+    task_features: bool = False
 
     def validate(self, path: str) -> None:
         check(0.0 < self.budget <= 1.0, f"{path}.budget", self.budget,

@@ -16,7 +16,7 @@ import numpy as np
 
 from rlkd.config import Config, absolute_paths, config_from_dict
 from rlkd.curriculum.actions import EpochAction, action_dims, decode_action
-from rlkd.curriculum.observation import OBS_KEYS
+from rlkd.curriculum.observation import observation_keys
 from rlkd.curriculum.policy_net import POLICY_SPEC, PolicyNetwork, describe_space, load_policy_network
 from rlkd.errors import CheckpointError, ConfigError
 
@@ -129,17 +129,44 @@ def mean_actions(runs: Sequence[Sequence[dict]]) -> list[EpochAction]:
 
 
 class LearnedPolicy:
-    """A trained policy network, read from its export: no Ray, no RLlib, nothing unpickled."""
+    """A trained policy network, read from its export: no Ray, no RLlib, nothing unpickled.
 
-    def __init__(self, network: PolicyNetwork, cfg: Config, num_teachers: int, name: str = "policy"):
+    `cfg` is the config it was trained under: it says which observation keys the network reads. Its actions are
+    decoded around the recipe of `run_cfg`, the run it acts in (`acting_in`), so the box's centre is that run's
+    own alpha, temperature and lr; until then, around its training config's."""
+
+    def __init__(self, network: PolicyNetwork, cfg: Config, num_teachers: int, name: str = "policy",
+                 run_cfg: Optional[Config] = None):
         self.network, self.cfg, self.num_teachers, self.name = network, cfg, num_teachers, name
+        self.run_cfg = run_cfg or cfg
+        self.observation_keys = observation_keys(cfg.env)
+
+    def acting_in(self, run_cfg: Config) -> "LearnedPolicy":
+        """This policy deciding for runs of `run_cfg`; their action space must be the one it was trained in."""
+        expected = env_action_space(run_cfg, self.num_teachers)
+        if expected != self.network.spec.action_space:
+            raise CheckpointError(f"policy {self.name!r} acts in {self.network.spec.action_space}, but the run's "
+                                  f"env section implies {expected}: set the run's env.control_* switches as the "
+                                  f"policy's config does")
+        return LearnedPolicy(self.network, self.cfg, self.num_teachers, self.name, run_cfg)
 
     def raw_action(self, observation: np.ndarray):
         """The deterministic action in the env's own space (Box bounds or a Discrete index)."""
         return self.network.action(observation)
 
     def act(self, observation: np.ndarray, epoch: int, epochs: int) -> EpochAction:
-        return decode_action(self.raw_action(observation), self.cfg, self.num_teachers)
+        return decode_action(self.raw_action(observation), self.run_cfg, self.num_teachers)
+
+
+def acting_in(policy, run_cfg: Config):
+    """`policy` deciding for a run of `run_cfg`: a learned one decodes around that run's recipe; fixed ones are
+    the same everywhere."""
+    return policy.acting_in(run_cfg) if isinstance(policy, LearnedPolicy) else policy
+
+
+def policy_observation_keys(policy, run_cfg: Config) -> tuple[str, ...]:
+    """The observation keys `policy` reads: a learned one's from its training config, else the run's."""
+    return policy.observation_keys if isinstance(policy, LearnedPolicy) else observation_keys(run_cfg.env)
 
 
 def env_action_space(cfg: Config, num_teachers: int) -> dict:
@@ -160,10 +187,11 @@ def load_policy(checkpoint_dir: str | Path) -> LearnedPolicy:
         cfg = absolute_paths(config_from_dict(network.spec.config, stored=str(spec_path)))
     except ConfigError as exc:
         raise CheckpointError(f"{spec_path}: its rlkd_config is not valid for this rlkd ({exc})") from None
-    observation, ours = describe_space(network.spec.observation_space), f"Box(shape=({len(OBS_KEYS)},))"
+    keys = observation_keys(cfg.env)
+    observation, ours = describe_space(network.spec.observation_space), f"Box(shape=({len(keys)},))"
     if observation != ours:
         raise CheckpointError(f"{spec_path}: observation space {observation} is not this rlkd's {ours} "
-                              f"({', '.join(OBS_KEYS)})")
+                              f"({', '.join(keys)})")
     num_teachers = 1 + len(cfg.teacher.additional)
     expected = env_action_space(cfg, num_teachers)
     if network.spec.action_space != expected:

@@ -84,6 +84,7 @@ class RunData:
         self.d_label = label_difficulty(self.teacher_logits[0, :, 0], self.labels)  # fixed for the whole run
         q = torch.quantile(self.d_label.double(), torch.tensor([0.5, 0.9], dtype=torch.float64, device=dev))
         self.d_label_quantiles = {"d_label_q50": q[0].item(), "d_label_q90": q[1].item()}
+        self.task_observation = self._task_observation(shards, data) if "val" in shards.splits else None
         self.eval_sets = {s: (data.split(s).images.to(dev), data.split(s).labels.to(dev)) for s in ("val", "test")}
         self.rendered = self._prerender(cfg.distill.prerender_mb)
         # softmax(teacher / T) per temperature, kept while some run holds it: lanes at one T share one table
@@ -92,6 +93,13 @@ class RunData:
     @property
     def num_views(self) -> int:
         return self.views.shape[1]
+
+    def _task_observation(self, shards: TeacherShards, data: DatasetSplits) -> dict[str, float]:
+        """What a run can see of its task, the same on every task (rlkd.curriculum.observation): fixed for a run."""
+        teacher = shards.splits["val"].logits[0, :, 0].argmax(1)
+        return {"teacher_val_acc": (teacher == data.val.labels).float().mean().item(),
+                "doubtful_labels": (self.d_label > 0.5).float().mean().item(),
+                "log_train_size": min(math.log10(len(self.labels)) / 6.0, 1.0)}
 
     def _prerender(self, prerender_mb: int) -> Optional[torch.Tensor]:
         """All stored views rendered once, when they fit in `distill.prerender_mb`; else per batch."""
@@ -177,6 +185,7 @@ class DistillationRun:
         self.teacher_logits, self.teacher_conf = run_data.teacher_logits, run_data.teacher_conf
         self.teacher_entropy, self.d_label = run_data.teacher_entropy, run_data.d_label
         self.d_label_quantiles, self.eval_sets = run_data.d_label_quantiles, run_data.eval_sets
+        self.task_observation = run_data.task_observation
         self.rendered = run_data.rendered
         torch.manual_seed(seed)
         st = cfg.student
@@ -417,7 +426,19 @@ class DistillationRun:
             "progress": self.progress,
             "budget_used": self.samples_seen / self.budget_samples,
             "last_fraction": last["fraction"] if last else 0.0,
+            **(self._task_progress(last) if self.cfg.env.task_features else {}),
         }
+
+    def _task_progress(self, last: Optional[dict]) -> dict[str, float]:
+        """The task keys of the observation: this run's fixed ones, and its progress relative to the task."""
+        if self.task_observation is None:
+            raise DataError("env.task_features: the shards hold no val split to measure the teacher's val accuracy "
+                            "on; re-run `rlkd precompute`")
+        teacher = self.task_observation["teacher_val_acc"]
+        loss = last["loss"] if last else float("nan")
+        relative = min(last["val_acc"] / 100.0 / teacher, 1.0) if last and teacher > 0 else 0.0
+        loss_share = min(loss / math.log(self.run_data.num_classes), 1.0) if math.isfinite(loss) else 0.0
+        return {**self.task_observation, "val_acc_vs_teacher": relative, "train_loss_vs_log_c": loss_share}
 
     def state_dict(self) -> dict:
         return {"student": self.student.state_dict(), "optimizer": self.optimizer.state_dict(),

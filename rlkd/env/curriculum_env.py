@@ -20,7 +20,7 @@ import numpy as np
 from rlkd.config import Config, config_from_dict, config_to_dict, episode_configs, proxy_config
 from rlkd.console import filter_harmless_lines
 from rlkd.curriculum.actions import EpochAction, decode_action
-from rlkd.curriculum.observation import encode_observation, env_spaces
+from rlkd.curriculum.observation import encode_observation, env_spaces, observation_keys
 from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards, manifest_digest
 from rlkd.distill.inputs import load_run_inputs
@@ -149,6 +149,7 @@ class CurriculumEnv(gym.Env):
         self.task = self.tasks[0]
         self.num_teachers = self.task.shards.num_teachers
         self.action_space, self.observation_space = env_spaces(self.cfg, self.num_teachers)
+        self.obs_keys = observation_keys(self.cfg.env)
         self.run: Optional[DistillationRun] = None
         self.stepper: Optional[EpochStepper] = None
 
@@ -160,7 +161,7 @@ class CurriculumEnv(gym.Env):
         self.run = DistillationRun(self.task.cfg, self.task.shards, run_seed, self.task.data)
         self.stepper = EpochStepper(self.task.cfg, self.run)
         info = {"run_seed": run_seed, **({"task": self.task.name} if self.task.name else {})}
-        return encode_observation(self.run.observe()), info
+        return encode_observation(self.run.observe(), self.obs_keys), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self.run is None:
@@ -168,7 +169,7 @@ class CurriculumEnv(gym.Env):
         epoch_action = decode_action(action, self.task.cfg, self.num_teachers)  # anchored on this task's recipe
         reward, diverged, info = self.stepper.step(epoch_action)
         terminated = diverged or self.run.finished
-        return encode_observation(self.run.observe()), float(reward), terminated, False, info
+        return encode_observation(self.run.observe(), self.obs_keys), float(reward), terminated, False, info
 
 
 def env_config_for(cfg: Config) -> dict:

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 from rlkd.config import Config
 from rlkd.curriculum.actions import CONFIGURED
 from rlkd.curriculum.observation import encode_observation
+from rlkd.curriculum.policies import acting_in, policy_observation_keys
 from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards
 from rlkd.distill.population import StudentPopulation
@@ -35,7 +36,9 @@ def run_policies(runs: Sequence[PolicyRun], data: DatasetSplits, shards: Teacher
     """
     population = StudentPopulation([r.cfg for r in runs], shards, [r.seed for r in runs], data)
     steppers = [EpochStepper(r.cfg, lane) for r, lane in zip(runs, population.runs)]
-    observations = [encode_observation(obs) for obs in population.observe()]
+    policies = [acting_in(r.policy, r.cfg) for r in runs]  # a learned policy decodes around the run's recipe
+    keys = [policy_observation_keys(r.policy, r.cfg) for r in runs]
+    observations = [encode_observation(obs, keys[k]) for k, obs in enumerate(population.observe())]
     trajectories: list[list[dict]] = [[] for _ in runs]
     while True:
         lanes = [k for k, done in enumerate(population.finished) if not done]
@@ -44,12 +47,12 @@ def run_policies(runs: Sequence[PolicyRun], data: DatasetSplits, shards: Teacher
         actions = [CONFIGURED] * len(runs)
         for k in lanes:
             lane = population.runs[k]
-            actions[k] = runs[k].policy.act(observations[k], lane.epoch_index, lane.epochs)
+            actions[k] = policies[k].act(observations[k], lane.epoch_index, lane.epochs)
         results = population.epoch(actions, lanes=lanes)
         for k in lanes:
             _, _, info = steppers[k].score(results[k])
             trajectories[k].append({**info, "action": asdict(actions[k])})
-            observations[k] = encode_observation(population.runs[k].observe())
+            observations[k] = encode_observation(population.runs[k].observe(), keys[k])
     test_logits, test_labels = population.split_logits("test")
     test, val = [eval_scores(logits, test_labels) for logits in test_logits], population.evaluate("val")
     correct = ["".join("1" if c else "0" for c in (logits.argmax(1) == test_labels).tolist()) for logits in test_logits]

@@ -23,7 +23,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rlkd.curriculum.actions import CONFIGURED, EpochAction, decode_action
-from rlkd.curriculum.observation import encode_observation, env_spaces
+from rlkd.curriculum.observation import encode_observation, env_spaces, observation_keys
 from rlkd.distill.population import StudentPopulation
 from rlkd.env.curriculum_env import EpochStepper, draw_run_seed, draw_task, env_setup, episode_tasks
 
@@ -38,6 +38,7 @@ class CurriculumVectorEnv(VectorEnv):
         self.num_envs = int(num_envs or dict(env_config or {}).get("num_envs") or 1)
         self.num_teachers = self.tasks[0].shards.num_teachers
         self.single_action_space, self.single_observation_space = env_spaces(self.cfg, self.num_teachers)
+        self.obs_keys = observation_keys(self.cfg.env)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.populations: dict[int, StudentPopulation] = {}  # task index -> its K lanes (those on it train)
@@ -117,4 +118,4 @@ class CurriculumVectorEnv(VectorEnv):
         return self.populations[self.lane_task[k]].runs[k]
 
     def _observations(self) -> np.ndarray:
-        return np.stack([encode_observation(self._run(k).observe()) for k in range(self.num_envs)])
+        return np.stack([encode_observation(self._run(k).observe(), self.obs_keys) for k in range(self.num_envs)])

@@ -1,0 +1,70 @@
+"""What a policy sees of its task (env.task_features), and a learned policy decoding around the run it acts in."""
+
+import math
+
+import numpy as np
+import pytest
+
+from rlkd.config import load_config, with_overrides
+from rlkd.curriculum.actions import EpochAction, action_dims
+from rlkd.curriculum.observation import OBS_KEYS, TASK_KEYS, encode_observation, observation_keys
+from rlkd.data.shards import load_shards
+from rlkd.difficulty import label_difficulty
+from rlkd.distill import DistillationRun
+from rlkd.distill.inputs import load_run_inputs
+from rlkd.env import CurriculumEnv, env_config_for
+from rlkd.errors import CheckpointError
+from tests.conftest import run_overrides
+
+
+@pytest.fixture(scope="module")
+def featured(teacher_dir, shards_dir):
+    return load_config(None, run_overrides(teacher_dir, shards_dir) + ["distill.epochs=2", "env.task_features=true"])
+
+
+def test_task_keys_by_hand(featured, shards_dir):
+    data, shards = load_run_inputs(featured)
+    run = DistillationRun(featured, shards, 0, data)
+    val_logits = load_shards(shards_dir).splits["val"].logits[0, :, 0]
+    teacher_val = (val_logits.argmax(1) == data.val.labels).float().mean().item()
+    d_label = label_difficulty(shards.splits["train"].logits[0, :, 0], data.train.labels)
+    before = run.observe()
+    assert before["teacher_val_acc"] == pytest.approx(teacher_val) and 0.5 < teacher_val <= 1.0
+    assert before["doubtful_labels"] == pytest.approx((d_label > 0.5).float().mean().item())
+    assert before["log_train_size"] == pytest.approx(math.log10(len(data.train.labels)) / 6)
+    assert before["val_acc_vs_teacher"] == 0.0 and before["train_loss_vs_log_c"] == 0.0  # nothing trained yet
+    stats = run.epoch(EpochAction())
+    after = run.observe()
+    assert after["val_acc_vs_teacher"] == pytest.approx(min(stats.val_acc / 100 / teacher_val, 1.0))
+    assert after["train_loss_vs_log_c"] == pytest.approx(min(stats.loss / math.log(10), 1.0))
+    encoded = encode_observation(after, observation_keys(featured.env))
+    assert encoded.shape == (len(OBS_KEYS) + len(TASK_KEYS),)
+    assert encoded[len(OBS_KEYS):].tolist() == pytest.approx([after[k] for k in TASK_KEYS], abs=1e-6)
+
+
+def test_the_switch_grows_the_observation_and_off_leaves_it_as_it_was(featured):
+    env = CurriculumEnv(env_config_for(featured))
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.shape == obs.shape == (16,)
+    plain = CurriculumEnv(env_config_for(with_overrides(featured, ["env.task_features=false"])))
+    plain_obs, _ = plain.reset(seed=0)
+    assert plain_obs.shape == (len(OBS_KEYS),) and np.array_equal(plain_obs, obs[:len(OBS_KEYS)])
+    assert "teacher_val_acc" not in DistillationRun(with_overrides(featured, ["env.task_features=false"]),
+                                                    plain.task.shards, 0, plain.task.data).observe()
+
+
+@pytest.mark.slow
+def test_a_learned_policy_decodes_around_the_recipe_of_the_run_it_acts_in(trained_ppo):
+    from rlkd.curriculum.policies import load_policy
+
+    policy = load_policy(trained_ppo / "checkpoint")
+    obs = np.full(len(policy.observation_keys), 0.4, dtype=np.float32)
+    dims = action_dims(policy.cfg.env, 1)
+    value = float(np.clip(policy.raw_action(obs), 0, 1)[dims.index("alpha")])
+    assert 0.0 < value < 1.0
+    elsewhere = with_overrides(policy.cfg, ["distill.alpha=0.2"])
+    own, there = policy.act(obs, 0, 3).alpha, policy.acting_in(elsewhere).act(obs, 0, 3).alpha
+    anchor = lambda a: a * value / 0.5 if value <= 0.5 else a + (1 - a) * (value - 0.5) / 0.5  # noqa: E731
+    assert own == pytest.approx(anchor(policy.cfg.distill.alpha)) and there == pytest.approx(anchor(0.2))
+    with pytest.raises(CheckpointError, match="acts in"):
+        policy.acting_in(with_overrides(policy.cfg, ["env.control_mix=false"]))
