@@ -68,3 +68,29 @@ def test_a_learned_policy_decodes_around_the_recipe_of_the_run_it_acts_in(traine
     assert own == pytest.approx(anchor(policy.cfg.distill.alpha)) and there == pytest.approx(anchor(0.2))
     with pytest.raises(CheckpointError, match="acts in"):
         policy.acting_in(with_overrides(policy.cfg, ["env.control_mix=false"]))
+
+
+def test_task_relative_thresholds_by_hand():
+    from rlkd.config import RewardConfig
+    from rlkd.env.reward import curriculum_reward, task_relative
+
+    relative = task_relative(RewardConfig(), 80.0)  # a teacher at 80 %: thresholds 48 % and 56 %
+    assert (relative.early_acc, relative.abs_threshold) == pytest.approx((48.0, 56.0))
+    # 50 % at epoch 0 of 10: R_early = 2 under the teacher-relative thresholds, 0 under the seed's 60 %
+    assert curriculum_reward(50.0, 0.0, 1.0, float("nan"), 0, 10, relative) == pytest.approx(2.0)
+    assert curriculum_reward(50.0, 0.0, 1.0, float("nan"), 0, 10) == pytest.approx(0.0)
+    # R_abs = 0.1 * (66 - 56) = 1.0 against the seed's 0
+    assert curriculum_reward(66.0, 66.0, 1.0, 1.0, 9, 10, relative) == pytest.approx(1.0)
+    assert curriculum_reward(66.0, 66.0, 1.0, 1.0, 9, 10) == pytest.approx(0.0)
+
+
+def test_the_env_scores_with_the_runs_own_teacher(featured):
+    from rlkd.env.curriculum_env import EpochStepper
+
+    cfg = with_overrides(featured, ["reward.thresholds=teacher"])
+    env = CurriculumEnv(env_config_for(cfg))
+    env.reset(seed=0)
+    teacher = 100.0 * env.run.teacher_val_acc()
+    assert env.stepper.reward_cfg.abs_threshold == pytest.approx(0.7 * teacher)
+    assert env.stepper.reward_cfg.early_acc == pytest.approx(0.6 * teacher)
+    assert EpochStepper(featured, env.run).reward_cfg == featured.reward  # absolute: the seed's, untouched

@@ -23,6 +23,9 @@ class RewardConfig:
     # l_t: "reference" = the run's configured loss over all of train after the epoch, which no action (alpha,
     # temperature, subset) can re-define; "epoch" = the epoch's mean training loss, the seed's (docs/rl.md)
     train_loss: Literal["epoch", "reference"] = "reference"
+    # "absolute": early_acc and abs_threshold are accuracies in % (the seed's); "teacher": shares in % of the
+    # teacher's val accuracy (60 -> 0.6 x the teacher's), so the bonuses mean the same on every task (env.tasks)
+    thresholds: Literal["absolute", "teacher"] = "absolute"
 
     def validate(self, path: str) -> None:
         check_at_least(self, path, 0, "acc_weight", "loss_weight", "loss_cap", "early_bonus", "abs_weight")

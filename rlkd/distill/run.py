@@ -429,12 +429,16 @@ class DistillationRun:
             **(self._task_progress(last) if self.cfg.env.task_features else {}),
         }
 
+    def teacher_val_acc(self) -> float:
+        """The main teacher's val accuracy as a share in [0, 1], from the shards' val logits."""
+        if self.task_observation is None:
+            raise DataError("env.task_features / reward.thresholds: teacher: the shards hold no val split to measure "
+                            "the teacher's val accuracy on; re-run `rlkd precompute`")
+        return self.task_observation["teacher_val_acc"]
+
     def _task_progress(self, last: Optional[dict]) -> dict[str, float]:
         """The task keys of the observation: this run's fixed ones, and its progress relative to the task."""
-        if self.task_observation is None:
-            raise DataError("env.task_features: the shards hold no val split to measure the teacher's val accuracy "
-                            "on; re-run `rlkd precompute`")
-        teacher = self.task_observation["teacher_val_acc"]
+        teacher = self.teacher_val_acc()
         loss = last["loss"] if last else float("nan")
         relative = min(last["val_acc"] / 100.0 / teacher, 1.0) if last and teacher > 0 else 0.0
         loss_share = min(loss / math.log(self.run_data.num_classes), 1.0) if math.isfinite(loss) else 0.0

@@ -25,7 +25,7 @@ from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards, manifest_digest
 from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun, EpochStats, NonFiniteLossError
-from rlkd.env.reward import curriculum_reward, reference_train_loss
+from rlkd.env.reward import curriculum_reward, reference_train_loss, task_relative
 from rlkd.errors import ConfigError
 from rlkd.seeds import episode_range
 
@@ -49,6 +49,8 @@ class EpochStepper:
     def __init__(self, cfg: Config, run: DistillationRun):
         self.cfg, self.run = cfg, run
         self.prev_acc, self.prev_loss = 0.0, float("nan")
+        self.reward_cfg = (task_relative(cfg.reward, 100.0 * run.teacher_val_acc())
+                           if cfg.reward.thresholds == "teacher" else cfg.reward)
 
     def step(self, action: EpochAction) -> tuple[float, bool, dict]:
         """(reward, diverged, info) for one epoch trained with `action`."""
@@ -69,7 +71,7 @@ class EpochStepper:
             loss = reference_train_loss(run.loss_fn, run.student_logits, run.labels, run.teacher_logits[:, :, 0],
                                         self.cfg.distill.temperature, epoch)
         reward = curriculum_reward(stats.val_acc, self.prev_acc, loss, self.prev_loss, epoch, self.run.epochs,
-                                   self.cfg.reward)
+                                   self.reward_cfg)
         self.prev_acc, self.prev_loss = stats.val_acc, loss
         info = {"val_acc": stats.val_acc, "train_loss": stats.loss, "reward_train_loss": loss,
                 "subset_size": stats.subset_size,

@@ -5,11 +5,14 @@ After epoch e (0-based) of E, with a_t the val accuracy in % and l_t the train l
     R_loss  = -min(5.0 * max(l_t - l_{t-1}, 0), 5.0)  if l_{t-1} is finite else 0
     R_early = 2.0                                     if a_t > 60 and e < 0.3 * E else 0
     R_abs   = 0.1 * max(a_t - 70, 0)
-The constants are the `reward` config section's defaults.
+The constants are the `reward` config section's defaults. With `reward.thresholds: teacher` the 60 and 70
+are shares of the teacher's val accuracy (`task_relative`): on a task whose teacher reaches 50 %, the seed's
+absolute thresholds would never pay, and on one at 99 % they pay from the first epoch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Optional
 
@@ -28,6 +31,12 @@ def curriculum_reward(acc: float, prev_acc: float, loss: float, prev_loss: float
     r_early = cfg.early_bonus if acc > cfg.early_acc and epoch < cfg.early_fraction * epochs else 0.0
     r_abs = cfg.abs_weight * max(acc - cfg.abs_threshold, 0.0)
     return r_acc + r_loss + r_early + r_abs
+
+
+def task_relative(cfg: RewardConfig, teacher_val_acc: float) -> RewardConfig:
+    """The reward section with its accuracy thresholds read as shares (%) of the teacher's val accuracy (in %)."""
+    scale = teacher_val_acc / 100.0
+    return dataclasses.replace(cfg, early_acc=cfg.early_acc * scale, abs_threshold=cfg.abs_threshold * scale)
 
 
 @torch.no_grad()
