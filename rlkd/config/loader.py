@@ -39,7 +39,17 @@ def with_overrides(cfg: Config, overrides: list[str]) -> Config:
     return config_from_dict(apply_overrides(config_to_dict(cfg), overrides)) if overrides else cfg
 
 
-def _read_yaml(path: Path) -> dict:
+def _merged(base: dict, over: dict) -> dict:
+    """`over` on top of `base`: mappings merge key by key, anything else (lists included) is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """One experiment file; `extends: other.yaml` (relative to this file) reads that one first and merges this
+    one over it, so a family of experiments states only what differs from the config it starts from."""
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; pass --config with a YAML file "
                           f"(shipped ones: tune_configs/*.yaml)")
@@ -50,7 +60,15 @@ def _read_yaml(path: Path) -> dict:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    return data
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: extends: expected the path of another config file, got {base!r}")
+    parent = (path.parent / base).resolve()
+    if parent in seen or parent == path.resolve():
+        raise ConfigError(f"{path}: extends: {base} leads back to itself")
+    return _merged(_read_yaml(parent, (*seen, path.resolve())), data)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
