@@ -94,3 +94,29 @@ def test_the_env_scores_with_the_runs_own_teacher(featured):
     assert env.stepper.reward_cfg.abs_threshold == pytest.approx(0.7 * teacher)
     assert env.stepper.reward_cfg.early_acc == pytest.approx(0.6 * teacher)
     assert EpochStepper(featured, env.run).reward_cfg == featured.reward  # absolute: the seed's, untouched
+
+
+@pytest.mark.slow
+def test_builtin_policies_work_wherever_a_checkpoint_does(trained_ppo, teacher_dir, shards_dir, tmp_path,
+                                                          monkeypatch, capsys):
+    import json
+    import shutil
+
+    from rlkd.cli import main
+    from tests.conftest import args_for
+
+    shelf = tmp_path / "shelf"
+    shutil.copytree(trained_ppo / "checkpoint", shelf / "mine", ignore=shutil.ignore_patterns("*.pkl", "algorithm*",
+                                                                                                "learner*", "env*"))
+    monkeypatch.setenv("RLKD_POLICY_PATH", str(shelf))
+    assert main(args_for("distill", tmp_path / "distill", teacher_dir, shards_dir)
+                + ["--curriculum", "policy:builtin:mine"]) == 0
+    assert main(args_for("apply", tmp_path / "apply", teacher_dir, shards_dir) + ["--checkpoint", "builtin:mine"]) == 0
+    distilled = json.loads((tmp_path / "distill" / "metrics.json").read_text())
+    applied = json.loads((tmp_path / "apply" / "metrics.json").read_text())
+    assert distilled["policy"] == str((shelf / "mine").resolve()) == applied["checkpoint"]
+    assert distilled["test_acc_last_epoch"] == applied["test_acc_last_epoch"]  # the same run, seed and policy
+    assert (tmp_path / "distill" / "learning_curve.png").is_file()
+    capsys.readouterr()
+    assert main(args_for("apply", tmp_path / "nope", teacher_dir, shards_dir) + ["--checkpoint", "builtin:nope"]) == 2
+    assert "builtin:nope: no such policy; the ones there are: builtin:mine" in capsys.readouterr().err

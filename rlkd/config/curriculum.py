@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Optional
 
 from rlkd.config.checks import check
 
@@ -20,6 +20,9 @@ class CurriculumConfig:
     pacing_start: float = 0.3  # pacing: share of the data at the first epoch
     kl_refresh: Literal["full", "train_pass"] = "full"  # how D_kl follows the student (docs/distill.md)
     full_pass_every: int = 5  # with train_pass: also a full pass every k epochs
+    # a trained policy that picks every epoch's action in `rlkd distill` (--curriculum policy:REF): a checkpoint
+    # folder from `rlkd train`, or builtin:<name> (rlkd/policies); null: the sampler above, every epoch alike
+    policy: Optional[str] = None
 
     def validate(self, path: str) -> None:
         check(0.0 < self.fraction <= 1.0, f"{path}.fraction", self.fraction, "a float in (0, 1]")

@@ -15,7 +15,13 @@ from rlkd.stages.base import Stage
 
 
 def run_apply(cfg: Config, out: Path) -> dict:
-    policy = load_policy(policy_checkpoint(cfg))
+    return apply_policy(cfg, out, policy_checkpoint(cfg))
+
+
+def apply_policy(cfg: Config, out: Path, checkpoint: str) -> dict:
+    """One run of `cfg` with the policy at `checkpoint` picking every epoch's action (`rlkd apply`, and
+    `rlkd distill --curriculum policy:REF`)."""
+    policy = load_policy(checkpoint)
     data, shards = load_run_inputs(cfg)
     result = run_policy(cfg, policy, cfg.distill.seed, data, shards)
     for row in result["trajectory"]:
@@ -39,7 +45,8 @@ def run_apply(cfg: Config, out: Path) -> dict:
           f"{result['val_acc_last_epoch']:.2f} | return {result['return']:.2f} | samples seen {result['samples_seen']}")
     return {"test_acc_last_epoch": result["test_acc_last_epoch"], "val_acc_last_epoch": result["val_acc_last_epoch"],
             "return": result["return"], "samples_seen": result["samples_seen"], "budget": result["budget"],
-            "budget_samples": result["budget_samples"], "checkpoint": cfg.ppo.checkpoint}
+            "budget_samples": result["budget_samples"], "checkpoint": checkpoint,
+            "val_acc_per_epoch": [r.get("val_acc") for r in traj]}
 
 
 STAGE = Stage(

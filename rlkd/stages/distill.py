@@ -11,12 +11,16 @@ from rlkd.distill.run import DistillationRun
 from rlkd.distill.samplers import SAMPLERS
 from rlkd.reports.plots import line_plot
 from rlkd.reports.tensorboard import TENSORBOARD_DIR, epoch_scalars, open_writer, write_scalars
+from rlkd.stages.apply import apply_policy
 from rlkd.stages.base import Stage
 
 
 def curriculum_overrides(spec: str) -> list[str]:
-    """`adaptive:0.3` -> sampler adaptive at difficulty 0.3; `pacing:root`; `random:0.5` (fraction)."""
+    """`adaptive:0.3` -> sampler adaptive at difficulty 0.3; `pacing:root`; `random:0.5` (fraction);
+    `policy:REF` -> a trained policy (checkpoint folder or builtin:<name>) picks every epoch's action."""
     name, _, arg = spec.partition(":")
+    if name == "policy":
+        return [f"curriculum.policy={arg}"]
     overrides = [f"curriculum.sampler={name}"]
     if arg:
         key = SAMPLERS[name].cli_arg if name in SAMPLERS else None
@@ -35,6 +39,11 @@ def summarize(history: list[dict], test_acc: list[float]) -> dict:
 
 
 def run_distill(cfg: Config, out: Path) -> dict:
+    if cfg.curriculum.policy is not None:
+        metrics = apply_policy(cfg, out, cfg.curriculum.policy)
+        line_plot(out / "learning_curve.png", {"val acc (%)": metrics["val_acc_per_epoch"]},
+                  f"{cfg.distill.mode} / policy", "epoch", "accuracy (%)")
+        return {**metrics, "mode": cfg.distill.mode, "policy": cfg.curriculum.policy}
     data, shards = load_run_inputs(cfg)
     run = DistillationRun(cfg, shards, cfg.distill.seed, data)
     cur = cfg.curriculum
@@ -71,6 +80,7 @@ STAGE = Stage(
     outputs=("learning_curve.png",),
     depends=("data", "teacher", "student", "distill", "curriculum"),
     options=(("mode", "labels | kd | dkd | multi_teacher (sets distill.mode)", lambda v: [f"distill.mode={v}"]),
-             ("curriculum", "NAME[:ARG], e.g. adaptive:0.3, pacing:root, random:0.7 (sets curriculum.*)",
+             ("curriculum", "NAME[:ARG], e.g. adaptive:0.3, pacing:root, random:0.7, or policy:CHECKPOINT / "
+              "policy:builtin:NAME (sets curriculum.*)",
               curriculum_overrides)),
 )
