@@ -12,6 +12,7 @@ from rlkd.data.shards import load_shards
 from rlkd.difficulty import label_difficulty
 from rlkd.distill import DistillationRun
 from rlkd.distill.inputs import load_run_inputs
+from rlkd.distill.run import fixed_observation
 from rlkd.env import CurriculumEnv, env_config_for
 from rlkd.errors import CheckpointError
 from tests.conftest import run_overrides
@@ -120,3 +121,36 @@ def test_builtin_policies_work_wherever_a_checkpoint_does(trained_ppo, teacher_d
     capsys.readouterr()
     assert main(args_for("apply", tmp_path / "nope", teacher_dir, shards_dir) + ["--checkpoint", "builtin:nope"]) == 2
     assert "builtin:nope: no such policy; the ones there are: builtin:mine" in capsys.readouterr().err
+
+
+def test_outside_training_names_each_key_beyond_the_trained_range():
+    from rlkd.curriculum.policies import outside_training
+
+    ranges = {"teacher_val_acc": [0.8, 0.95], "doubtful_labels": [0.0, 0.1]}
+    assert outside_training(ranges, {"teacher_val_acc": 0.96, "doubtful_labels": 0.05}) == []  # within the slack
+    assert outside_training(ranges, {"teacher_val_acc": 0.5, "doubtful_labels": 0.3, "other": 9.0}) == [
+        "teacher_val_acc 0.500 (trained 0.800-0.950)", "doubtful_labels 0.300 (trained 0.000-0.100)"]
+
+
+@pytest.mark.slow
+def test_the_export_records_what_training_saw_and_apply_says_when_a_run_lies_outside(
+        trained_ppo, teacher_dir, shards_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    from rlkd.cli import main
+    from tests.conftest import args_for
+
+    spec = json.loads((trained_ppo / "checkpoint" / "policy.json").read_text())
+    data, shards = load_run_inputs(load_config(None, run_overrides(teacher_dir, shards_dir)))
+    fixed = fixed_observation(shards, data)
+    assert spec["training_ranges"] == {key: [pytest.approx(v), pytest.approx(v)] for key, v in fixed.items()}
+    moved = tmp_path / "moved"
+    shutil.copytree(trained_ppo / "checkpoint", moved, ignore=shutil.ignore_patterns("algorithm*", "learner*", "env*"))
+    spec["training_ranges"]["teacher_val_acc"] = [0.2, 0.3]  # as if trained on tasks with weak teachers
+    (moved / "policy.json").write_text(json.dumps(spec))
+    capsys.readouterr()
+    assert main(args_for("apply", tmp_path / "apply", teacher_dir, shards_dir) + ["--checkpoint", str(moved)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "outside what the policy saw" in line]
+    assert len(lines) == 1 and "teacher_val_acc" in lines[0] and "(trained 0.200-0.300)" in lines[0]
+    assert "d_label_q50" not in lines[0]  # the keys inside the range are not named

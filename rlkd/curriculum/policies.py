@@ -158,6 +158,13 @@ class LearnedPolicy:
         return decode_action(self.raw_action(observation), self.run_cfg, self.num_teachers)
 
 
+def outside_training(ranges: dict[str, list[float]], observed: dict[str, float], slack: float = 0.02) -> list[str]:
+    """The fixed observation keys of a run that lie outside [low - slack, high + slack] of what the policy saw in
+    training, each as 'key value (trained low-high)'."""
+    return [f"{key} {observed[key]:.3f} (trained {low:.3f}-{high:.3f})" for key, (low, high) in ranges.items()
+            if key in observed and not low - slack <= observed[key] <= high + slack]
+
+
 def acting_in(policy, run_cfg: Config):
     """`policy` deciding for a run of `run_cfg`: a learned one decodes around that run's recipe; fixed ones are
     the same everywhere."""

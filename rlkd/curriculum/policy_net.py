@@ -9,7 +9,7 @@ writes it from RLlib's module; this module owns the format, both ways.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +40,14 @@ class PolicySpec:
     action_space: dict  # the same for a Box, or {"type": "discrete", "n": N}
     layers: list  # in order: {"linear": [in, out]} or {"activation": name}
     config: dict  # the rlkd config the policy was trained under (what its actions mean)
+    # [low, high] over the training episodes' tasks of each observation key fixed for a run (d_label quantiles,
+    # the teacher's val accuracy, ...): apply and distill say when a run lies outside (rlkd.curriculum.policies)
+    training_ranges: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {"format": SPEC_FORMAT, "version": SPEC_VERSION, "observation_space": self.observation_space,
                 "action_space": self.action_space, "action_rule": ACTION_RULES[self.action_space["type"]],
-                "layers": self.layers, "rlkd_config": self.config}
+                "layers": self.layers, "rlkd_config": self.config, "training_ranges": self.training_ranges}
 
 
 def build_network(layers: list[dict]) -> nn.Sequential:
@@ -121,7 +124,8 @@ def load_policy_network(folder: Path) -> PolicyNetwork:
         raise CheckpointError(f"{spec_path}: format {found} is not ({SPEC_FORMAT!r}, {SPEC_VERSION}), the one this "
                               f"rlkd reads; re-export the policy with this rlkd")
     try:
-        spec = PolicySpec(data["observation_space"], data["action_space"], data["layers"], data["rlkd_config"])
+        spec = PolicySpec(data["observation_space"], data["action_space"], data["layers"], data["rlkd_config"],
+                          data.get("training_ranges") or {})  # exports before the ranges were recorded: none
         for space in (spec.observation_space, spec.action_space):
             describe_space(space)  # raises on a malformed space
         net = build_network(spec.layers)

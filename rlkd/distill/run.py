@@ -66,6 +66,25 @@ class EpochStats:
     lr_scale: float = 1.0  # factor on the run's cosine lr this epoch
 
 
+TASK_FIXED = ("teacher_val_acc", "doubtful_labels", "log_train_size")
+
+
+def fixed_observation(shards: TeacherShards, data: DatasetSplits,
+                      d_label: Optional[torch.Tensor] = None) -> dict[str, float]:
+    """The observation keys that stay fixed for a run of these shards and data: the D_label quantiles, and (with a
+    val split in the shards) the task keys `TASK_FIXED`. `d_label`: the run's own, when it has it on its device."""
+    if d_label is None:
+        d_label = label_difficulty(shards.splits["train"].logits[0, :, 0], data.train.labels)
+    q = torch.quantile(d_label.double(), torch.tensor([0.5, 0.9], dtype=torch.float64, device=d_label.device))
+    fixed = {"d_label_q50": q[0].item(), "d_label_q90": q[1].item()}
+    if "val" in shards.splits:
+        teacher = shards.splits["val"].logits[0, :, 0].argmax(1)
+        fixed.update(teacher_val_acc=(teacher == data.val.labels).float().mean().item(),
+                     doubtful_labels=(d_label > 0.5).float().mean().item(),
+                     log_train_size=min(math.log10(len(d_label)) / 6.0, 1.0))
+    return fixed
+
+
 class RunData:
     """What a run reads and never writes, on the run's device: the lanes of a StudentPopulation share one."""
 
@@ -82,9 +101,10 @@ class RunData:
         # (N, V, D) float32, or None: the shards hold no embeddings (teacher.embedding.store was off)
         self.teacher_embeddings = None if tr.embeddings is None else tr.embeddings.to(dev, torch.float32)
         self.d_label = label_difficulty(self.teacher_logits[0, :, 0], self.labels)  # fixed for the whole run
-        q = torch.quantile(self.d_label.double(), torch.tensor([0.5, 0.9], dtype=torch.float64, device=dev))
-        self.d_label_quantiles = {"d_label_q50": q[0].item(), "d_label_q90": q[1].item()}
-        self.task_observation = self._task_observation(shards, data) if "val" in shards.splits else None
+        fixed = fixed_observation(shards, data, self.d_label)
+        self.d_label_quantiles = {key: fixed[key] for key in ("d_label_q50", "d_label_q90")}
+        # what a run can see of its task (rlkd.curriculum.observation); None: the shards hold no val split
+        self.task_observation = {key: fixed[key] for key in TASK_FIXED} if TASK_FIXED[0] in fixed else None
         self.eval_sets = {s: (data.split(s).images.to(dev), data.split(s).labels.to(dev)) for s in ("val", "test")}
         self.rendered = self._prerender(cfg.distill.prerender_mb)
         # softmax(teacher / T) per temperature, kept while some run holds it: lanes at one T share one table
@@ -94,12 +114,6 @@ class RunData:
     def num_views(self) -> int:
         return self.views.shape[1]
 
-    def _task_observation(self, shards: TeacherShards, data: DatasetSplits) -> dict[str, float]:
-        """What a run can see of its task, the same on every task (rlkd.curriculum.observation): fixed for a run."""
-        teacher = shards.splits["val"].logits[0, :, 0].argmax(1)
-        return {"teacher_val_acc": (teacher == data.val.labels).float().mean().item(),
-                "doubtful_labels": (self.d_label > 0.5).float().mean().item(),
-                "log_train_size": min(math.log10(len(self.labels)) / 6.0, 1.0)}
 
     def _prerender(self, prerender_mb: int) -> Optional[torch.Tensor]:
         """All stored views rendered once, when they fit in `distill.prerender_mb`; else per batch."""

@@ -24,7 +24,7 @@ from rlkd.curriculum.observation import encode_observation, env_spaces, observat
 from rlkd.data import DatasetSplits
 from rlkd.data.shards import TeacherShards, manifest_digest
 from rlkd.distill.inputs import load_run_inputs
-from rlkd.distill.run import DistillationRun, EpochStats, NonFiniteLossError
+from rlkd.distill.run import DistillationRun, EpochStats, NonFiniteLossError, fixed_observation
 from rlkd.env.reward import curriculum_reward, reference_train_loss, task_relative
 from rlkd.errors import ConfigError
 from rlkd.seeds import episode_range
@@ -122,6 +122,14 @@ def episode_tasks(env_config: Optional[dict], cfg: Config) -> list[EpisodeTask]:
                               f"first task ({task.shards.num_teachers} teachers in {task.cfg.data.shards}); every "
                               f"task needs as many teachers, since one policy acts in all of them")
     return tasks
+
+
+def training_ranges(cfg: Config) -> dict[str, list[float]]:
+    """[low, high] over the tasks PPO's episodes run (the target's, or each of env.tasks) of every observation key
+    fixed for a run: what a policy trained under `cfg` has seen of its tasks (policy.json's training_ranges)."""
+    fixed = [fixed_observation(task.shards, task.data) for task in episode_tasks(env_config_for(cfg),
+                                                                               proxy_config(cfg))]
+    return {key: [min(f[key] for f in fixed), max(f[key] for f in fixed)] for key in fixed[0]}
 
 
 def draw_task(rng: np.random.Generator, weights: Sequence[float]) -> int:

@@ -16,6 +16,7 @@ from torch import nn
 
 from rlkd.config import Config, config_to_dict
 from rlkd.curriculum.policy_net import ACTIVATIONS, PolicySpec, build_network, save_policy
+from rlkd.env.curriculum_env import training_ranges
 from rlkd.errors import CheckpointError
 
 CHECK_OBSERVATIONS = 16  # random observations on which the export must reproduce the module
@@ -76,7 +77,7 @@ def export_policy(module, cfg: Config, folder: Path) -> Path:
     """Write policy.json + policy.safetensors for `module` (an RLlib default PPO torch module) into `folder`."""
     layers = policy_path_layers(module)
     spec = PolicySpec(space_entry(module.observation_space), space_entry(module.action_space),
-                      [layer_entry(layer) for layer in layers], config_to_dict(cfg))
+                      [layer_entry(layer) for layer in layers], config_to_dict(cfg), training_ranges(cfg))
     net = build_network(spec.layers)
     net.load_state_dict({f"{i}.{name}": tensor.detach().cpu()
                          for i, layer in enumerate(layers) for name, tensor in layer.state_dict().items()})

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from rlkd.config import Config
-from rlkd.curriculum.policies import load_policy, policy_checkpoint
+from rlkd.curriculum.policies import load_policy, outside_training, policy_checkpoint
 from rlkd.distill.inputs import load_run_inputs
+from rlkd.distill.run import fixed_observation
 from rlkd.env.episode import run_policy
 from rlkd.reports.plots import line_plot
 from rlkd.reports.tensorboard import TENSORBOARD_DIR, epoch_scalars, open_writer, write_scalars
@@ -23,6 +24,10 @@ def apply_policy(cfg: Config, out: Path, checkpoint: str) -> dict:
     `rlkd distill --curriculum policy:REF`)."""
     policy = load_policy(checkpoint)
     data, shards = load_run_inputs(cfg)
+    outside = outside_training(policy.network.spec.training_ranges, fixed_observation(shards, data))
+    if outside:
+        print(f"apply: this run lies outside what the policy saw in training: {'; '.join(outside)}; its actions "
+              f"here are an extrapolation", flush=True)
     result = run_policy(cfg, policy, cfg.distill.seed, data, shards)
     for row in result["trajectory"]:
         print(f"epoch {row.get('epoch', '?'):>3}  difficulty {row['action']['difficulty']:.3f}  "
