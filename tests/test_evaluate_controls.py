@@ -206,9 +206,12 @@ def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir,
         base += ["--set", o]
     ev = tmp_path / "eval"
     checkpoint = str(trained_ppo / "checkpoint")
-    assert main(["evaluate", "--out", str(ev), *base, "--checkpoint", checkpoint, "--seeds", "2"]) == 0
+    # the same policy as a "pretrained" one: trained on the target's family (digits), so not zero-shot
+    assert main(["evaluate", "--out", str(ev), *base, "--checkpoint", checkpoint, "--seeds", "2",
+                 "--pretrained", checkpoint]) == 0
     report = (ev / "report.md").read_text()
     metrics = json.loads((ev / "metrics.json").read_text())
+    assert metrics["test_acc_last_epoch"]["pretrained policy"] == metrics["test_acc_last_epoch"]["policy"]
     assert "95% t confidence interval" in report and "**test**" in report and "last epoch" in report
     assert "Seeds 20000–20001, the first 2 of seeds.evaluation" in report and "optimistic" in report
     assert (report.index("## Noise floor (A/A)") < report.index("## Recommendation")
@@ -232,7 +235,7 @@ def test_evaluate_reports_the_paired_ci_table(tmp_path, teacher_dir, shards_dir,
     assert (ev / "difficulty.png").is_file() and (ev / "val_acc.png").is_file()
     versus = metrics["policy_minus_control"]
     expected = {"random (policy's sizes)", "open-loop replay (policy's mean action)", AA_ROW, BUDGET_ROW,
-                *(name for name, _, _ in baseline_policies(0.5))}
+                "pretrained policy", *(name for name, _, _ in baseline_policies(0.5))}
     assert set(versus) == expected
     policy_seen = f"{metrics['samples_seen']['policy']:.0f}"
     for name, v in versus.items():

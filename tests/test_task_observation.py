@@ -1,5 +1,6 @@
 """What a policy sees of its task (env.task_features), and a learned policy decoding around the run it acts in."""
 
+import json
 import math
 
 import numpy as np
@@ -154,3 +155,17 @@ def test_the_export_records_what_training_saw_and_apply_says_when_a_run_lies_out
     lines = [line for line in capsys.readouterr().out.splitlines() if "outside what the policy saw" in line]
     assert len(lines) == 1 and "teacher_val_acc" in lines[0] and "(trained 0.200-0.300)" in lines[0]
     assert "d_label_q50" not in lines[0]  # the keys inside the range are not named
+
+
+def test_a_pretrained_policy_is_zero_shot_only_on_a_family_none_of_its_tasks_came_from():
+    from rlkd.curriculum.policies import LearnedPolicy, pretrained_row, training_families
+
+    signals = {"name": "s", "overrides": ["data.source=python",
+                                          "data.python.loader=examples.signals.data:load_signals"]}
+    digits = {"name": "d", "overrides": ["data.digits.canvas=8"]}
+    trained = load_config(None, [f"env.tasks={json.dumps([digits, signals])}"])
+    policy = LearnedPolicy(None, trained, 1)  # the row needs only the config it was trained under
+    assert training_families(policy) == {"digits", "python:examples.signals.data:load_signals"}
+    assert pretrained_row(policy, load_config(None, ["data.digits.canvas=16"])) == "pretrained policy"
+    tabular = load_config(None, ["data.source=python", "data.python.loader=examples.tabular.data:load_tabular"])
+    assert pretrained_row(policy, tabular) == "pretrained policy (zero-shot)"

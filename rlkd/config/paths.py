@@ -13,7 +13,7 @@ from rlkd.errors import ConfigError
 
 PATH_KEYS = ("data.shards", "data.hf.path", "data.hf.data_dir", "data.imagefolder.root", "teacher.checkpoint",
              "teacher.pretrained_file", "student.pretrained_file", "ppo.checkpoint", "ppo.resume",
-             "tune.storage_path", "tune.pbt.schedule", "curriculum.policy")
+             "tune.storage_path", "tune.pbt.schedule", "curriculum.policy", "ppo.pretrained")
 BUILTIN = "builtin:"
 BUILTIN_POLICIES = Path(__file__).resolve().parent.parent / "policies"
 

@@ -29,6 +29,9 @@ class PPOConfig:
     # more PPO runs' checkpoints for `rlkd evaluate`: each is reported, and pooled with ppo.checkpoint over PPO
     # runs x seeds (a claim about the method replicates over PPO runs, not only over student seeds)
     checkpoints: list[str] = field(default_factory=list)
+    # a policy trained elsewhere (a checkpoint folder or builtin:<name>) that `rlkd evaluate` shows beside the
+    # policy trained on the target, labelled zero-shot when no task it was trained on shares the target's family
+    pretrained: Optional[str] = None
     resume: Optional[str] = None  # continue training from this checkpoint, iteration count intact
 
     def validate(self, path: str) -> None:

@@ -14,10 +14,11 @@ from typing import Optional, Protocol, Sequence
 
 import numpy as np
 
-from rlkd.config import Config, absolute_paths, config_from_dict
+from rlkd.config import Config, absolute_paths, config_from_dict, episode_configs
 from rlkd.curriculum.actions import EpochAction, action_dims, decode_action
 from rlkd.curriculum.observation import observation_keys
 from rlkd.curriculum.policy_net import POLICY_SPEC, PolicyNetwork, describe_space, load_policy_network
+from rlkd.data import data_family
 from rlkd.errors import CheckpointError, ConfigError
 
 
@@ -156,6 +157,16 @@ class LearnedPolicy:
 
     def act(self, observation: np.ndarray, epoch: int, epochs: int) -> EpochAction:
         return decode_action(self.raw_action(observation), self.run_cfg, self.num_teachers)
+
+
+def training_families(policy: "LearnedPolicy") -> set[str]:
+    """The data families of the tasks the policy's episodes ran (its training config's env.tasks, or its target)."""
+    return {data_family(task_cfg.data) for _, _, task_cfg in episode_configs(policy.cfg)}
+
+
+def pretrained_row(policy: "LearnedPolicy", run_cfg: Config) -> str:
+    """The report row of a policy trained elsewhere: zero-shot only when it never trained on the run's family."""
+    return "pretrained policy" + ("" if data_family(run_cfg.data) in training_families(policy) else " (zero-shot)")
 
 
 def outside_training(ranges: dict[str, list[float]], observed: dict[str, float], slack: float = 0.02) -> list[str]:

@@ -21,14 +21,22 @@ class DataSource:
 
     load: Callable[[DataConfig], DatasetSplits]
     check: Callable[[DataConfig, str], None]
+    # the data set family a config's data belongs to (its variants, e.g. noise or sizes, share it): a policy
+    # applied to a family none of its training tasks came from is judged zero-shot
+    family: Callable[[DataConfig], str]
 
 
 SOURCES: dict[str, DataSource] = {
-    "digits": DataSource(load_digits_splits, check_no_decoding),
-    "hf": DataSource(load_hf_splits, check_hf_config),
-    "imagefolder": DataSource(load_imagefolder_splits, check_imagefolder_config),
-    "python": DataSource(load_python_splits, check_python_config),
+    "digits": DataSource(load_digits_splits, check_no_decoding, lambda cfg: "digits"),
+    "hf": DataSource(load_hf_splits, check_hf_config, lambda cfg: f"hf:{cfg.hf.name or cfg.hf.path}"),
+    "imagefolder": DataSource(load_imagefolder_splits, check_imagefolder_config,
+                              lambda cfg: f"imagefolder:{cfg.imagefolder.root}"),
+    "python": DataSource(load_python_splits, check_python_config, lambda cfg: f"python:{cfg.python.loader}"),
 }
+
+
+def data_family(cfg: DataConfig) -> str:
+    return SOURCES[cfg.source].family(cfg)
 
 
 def load_data(cfg: DataConfig) -> DatasetSplits:
@@ -38,4 +46,5 @@ def load_data(cfg: DataConfig) -> DatasetSplits:
     return apply_label_noise(source.load(cfg), cfg.label_noise)
 
 
-__all__ = ["SOURCES", "DataSource", "SPLITS", "DatasetSplits", "Split", "carve_split", "flip_labels", "load_data"]
+__all__ = ["SOURCES", "SPLITS", "DataSource", "DatasetSplits", "Split", "carve_split", "data_family", "flip_labels",
+           "load_data"]

@@ -42,7 +42,8 @@ class Stage:
 
 # keys only `rlkd evaluate` reads: changing them must not redo the stages that chose things
 EVALUATION_ONLY = ("env.eval_seeds", "seeds.evaluation", "seeds.confirmation", "seeds.evaluate_on",
-                   "tune.tuned_baseline", "tune.baseline_budget", "tune.pbt.schedule", "ppo.checkpoints")
+                   "tune.tuned_baseline", "tune.baseline_budget", "tune.pbt.schedule", "ppo.checkpoints",
+                   "ppo.pretrained")
 CHOOSING = ("data", "teacher", "student", "distill", "curriculum", "env", "tune", "seeds")
 # the tune keys of the PPO search and of PBT: the recipe stage reads none of them
 NOT_RECIPE = ("tune.num_samples", "tune.scheduler", "tune.metric", "tune.mode", "tune.param_space", "tune.stop",

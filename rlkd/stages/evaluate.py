@@ -19,6 +19,7 @@ from rlkd.curriculum.policies import (
     load_policy,
     mean_actions,
     policy_checkpoint,
+    pretrained_row,
 )
 from rlkd.distill.inputs import teacher_files
 from rlkd.env.curriculum_env import shared_inputs
@@ -76,6 +77,9 @@ def run_evaluate(cfg: Config, out: Path) -> dict:
                    ReplayActions("open-loop replay (policy's mean action)", policy_actions)))
     if pbt_schedule is not None:  # the PBT-tuned schedule from `rlkd pbt`
         shared.append(("pbt schedule", [], ReplaySchedule("pbt schedule", pbt_schedule)))
+    if cfg.ppo.pretrained is not None:  # a policy trained on other tasks, applied as it is
+        pretrained = load_policy(cfg.ppo.pretrained)
+        shared.append((pretrained_row(pretrained, cfg), [], pretrained))
     controls += [(name, overrides, [control] * n) for name, overrides, control in shared]
     grid = [PolicyRun(with_overrides(cfg, overrides), p, s)
             for _, overrides, per_seed in controls for p, s in zip(per_seed, seed_list)]
@@ -110,5 +114,8 @@ STAGE = Stage(
               "ppo.checkpoints)", lambda v: [f"ppo.checkpoints={json.dumps([c for c in v.split(',') if c])}"]),
              ("seeds", "number of seeds per method (sets env.eval_seeds)", lambda v: [f"env.eval_seeds={v}"]),
              ("pbt", "a schedule.json from `rlkd pbt` to show beside the policy (sets tune.pbt.schedule)",
-              lambda v: [f"tune.pbt.schedule={v}"])),
+              lambda v: [f"tune.pbt.schedule={v}"]),
+             ("pretrained", "a policy trained on other tasks (checkpoint or builtin:NAME) to show beside the policy, "
+              "zero-shot when it never saw the target's family (sets ppo.pretrained)",
+              lambda v: [f"ppo.pretrained={v}"])),
 )
