@@ -139,12 +139,14 @@ def test_ppo_trains_across_tasks_on_a_remote_env_runner(tmp_path, teacher_dir, s
 
 @pytest.mark.slow
 def test_the_pipeline_prepares_each_tasks_teacher_and_shards_then_trains_across_them(tmp_path, ray_session, capsys):
-    """A noisy-label task needs a teacher trained on its own labels; a task that names its shards is taken as is."""
+    """A noisy-label task needs a teacher trained on its own labels; a shorter budget changes neither teacher nor
+    shards, so that task uses the pipeline's own; a task that names its shards is taken as is."""
     from tests.test_errors import load_launch
     from tests.test_pipeline import TINY, sets
 
     launch_main, work = load_launch().main, tmp_path / "work"
     tasks = tasks_of({"name": "noisy", "overrides": ["data.label_noise.rate=0.3"]},
+                     {"name": "short", "overrides": ["env.budget=0.5"]},
                      {"name": "mine", "overrides": ["distill.epochs=1", f"data.shards={work / 'precompute' / 'shards'}",
                                                     f"teacher.checkpoint={work / 'teacher' / 'teacher.safetensors'}"]})
     args = ["--workdir", str(work), "--stage", "teacher,precompute,train", *sets(TINY + [tasks])]
@@ -152,14 +154,18 @@ def test_the_pipeline_prepares_each_tasks_teacher_and_shards_then_trains_across_
     printed = capsys.readouterr().out
     assert "[tasks/noisy/teacher] running into" in printed and "[tasks/noisy/precompute] running into" in printed
     assert "tasks/mine" not in printed  # it named its own shards
+    assert f"[tasks/short/teacher] the same as {work / 'teacher'}" in printed
+    assert f"[tasks/short/precompute] the same as {work / 'precompute'}" in printed
     noisy = json.loads((work / "tasks" / "noisy" / "precompute" / "shards" / "manifest.json").read_text())
     main_manifest = json.loads((work / "precompute" / "shards" / "manifest.json").read_text())
     assert noisy["data"]["splits"]["train"]["fingerprint"] != main_manifest["data"]["splits"]["train"]["fingerprint"]
     trained = load_config(work / "train" / "config.yaml")
     wired = {task.name: task.overrides for task in trained.env.tasks}
     assert f"data.shards={work / 'tasks' / 'noisy' / 'precompute' / 'shards'}" in wired["noisy"]
-    assert wired["mine"] == json.loads(tasks.split("=", 1)[1])[1]["overrides"]  # nothing wired in
+    assert f"data.shards={work / 'precompute' / 'shards'}" in wired["short"]
+    assert wired["mine"] == json.loads(tasks.split("=", 1)[1])[2]["overrides"]  # nothing wired in
     assert launch_main(args) == 0  # again: every stage, the tasks' included, is up to date
     again = capsys.readouterr().out
     assert "running into" not in again and "[tasks/noisy/teacher] up to date" in again
+    assert f"[tasks/short/teacher] the same as {work / 'teacher'}" in again
     assert "[train] up to date" in again
