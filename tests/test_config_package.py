@@ -4,6 +4,7 @@ them), registry names checked above the config, and an import that loads no engi
 import copy
 import json
 import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -18,7 +19,7 @@ from rlkd.config import Config, config_from_dict, load_config
 from rlkd.config.coerce import field_type
 from rlkd.config.renames import RENAMES, RenamedKeyWarning, translate_stored
 from rlkd.curriculum.policies import load_policy
-from rlkd.errors import ConfigError
+from rlkd.errors import CheckpointError, ConfigError
 from rlkd.names import check_names
 from rlkd.stages import STAGES, already_done
 
@@ -26,6 +27,21 @@ from rlkd.stages import STAGES, already_done
 # tune.pbt_budget=100.0, tune.recipe_replaced=["distill.lr=0.003"], tune.recipe_choice=[0, 10000] and
 # resources.precompute_batch_size=128: a policy export and a stage's config.yaml
 OLD = Path(__file__).parent / "fixtures" / "rlkd_0.1"
+
+
+def reexported_old_policy(folder: Path) -> Path:
+    """The 0.1.0 export as re-exporting it from its RLlib checkpoint gives it: the same weights and stored config
+    (old keys and all) under the policy format this rlkd reads; what its untouched version-1 tag gets is below."""
+    shutil.copytree(OLD / "policy", folder)
+    spec = json.loads((folder / "policy.json").read_text())
+    (folder / "policy.json").write_text(json.dumps({**spec, "version": 2}))
+    return folder
+
+
+def test_a_version_1_policy_is_refused_naming_both_versions_and_how_to_re_export():
+    with pytest.raises(CheckpointError, match=r"policy format version 1, but this rlkd reads version 2 .*rlkd train "
+                                              r"--resume"):
+        load_policy(OLD / "policy")
 
 
 @pytest.mark.parametrize("old,new", sorted(RENAMES.items()))
@@ -50,10 +66,10 @@ def test_an_old_key_is_an_exit_2_from_the_cli(capsys, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_a_policy_exported_before_the_renames_loads_with_one_warning():
+def test_a_policy_exported_before_the_renames_loads_with_one_warning(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        policy = load_policy(OLD / "policy")
+        policy = load_policy(reexported_old_policy(tmp_path / "policy"))
     renamed = [w for w in caught if issubclass(w.category, RenamedKeyWarning)]
     assert len(renamed) == 1 and "distill.dkd_beta" in str(renamed[0].message)
     cfg = policy.cfg

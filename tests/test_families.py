@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import yaml
 
-from rlkd.config import episode_configs, load_config
+from rlkd.config import config_to_dict, episode_configs, load_config, task_config
 from rlkd.data import load_data
 from rlkd.errors import ConfigError
 from rlkd.names import check_names
@@ -24,6 +24,34 @@ def test_each_family_is_its_config_with_only_the_data_budget_or_student_swapped(
                                                "env.budget", "student.model_kwargs", "data.python.kwargs"), entry
         names += [name for name, _, _ in episode_configs(cfg)]
     assert len(names) == len(set(names)) >= 12
+
+
+def test_families_lists_every_familys_tasks_each_with_its_familys_data_teacher_and_student():
+    every = load_config(ROOT / "tune_configs" / "families" / "all.yaml")
+    assert every.distill == load_config().distill  # the default's recipe, for every task
+    listed = {task.name: task for task in every.env.tasks}
+    for family in FAMILIES:
+        own = load_config(ROOT / "tune_configs" / "families" / f"{family}.yaml")
+        for task in own.env.tasks:
+            mine = config_to_dict(task_config(own, task))
+            theirs = config_to_dict(task_config(every, listed.pop(task.name)))
+            assert all(mine[s] == theirs[s] for s in ("data", "teacher", "student", "env", "distill")), task.name
+    assert not listed  # nothing else
+
+
+def test_a_family_that_sets_a_recipe_key_is_refused_naming_the_key(tmp_path):
+    tasks = {"env": {"tasks": [{"name": "t1", "overrides": ["data.digits.canvas=8"]}]}}
+    (tmp_path / "fam.yaml").write_text(yaml.safe_dump({**tasks, "distill": {"lr": 0.03}}))
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump({**tasks, "student": {"model_kwargs": {"hidden": [8]}}}))
+    (tmp_path / "all.yaml").write_text(yaml.safe_dump({"families": ["fam.yaml"]}))
+    with pytest.raises(ConfigError, match=r"fam.yaml sets distill.lr differently .* give distill.lr the same value"):
+        load_config(tmp_path / "all.yaml")
+    (tmp_path / "all.yaml").write_text(yaml.safe_dump({"families": ["ok.yaml", "all.yaml"]}))
+    with pytest.raises(ConfigError, match="all.yaml leads back"):
+        load_config(tmp_path / "all.yaml")
+    (tmp_path / "all.yaml").write_text(yaml.safe_dump({"families": ["ok.yaml"]}))
+    task = load_config(tmp_path / "all.yaml").env.tasks[0]
+    assert task.overrides == ['student.model_kwargs={"hidden": [8]}', "data.digits.canvas=8"]
 
 
 def test_extends_merges_over_the_base_and_refuses_a_loop(tmp_path):

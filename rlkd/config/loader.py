@@ -9,6 +9,7 @@ from typing import Optional
 import yaml
 
 from rlkd.config.coerce import build
+from rlkd.config.families import family_tasks
 from rlkd.config.overrides import apply_overrides
 from rlkd.config.paths import absolute_paths
 from rlkd.config.proxy import check_proxy
@@ -61,14 +62,33 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     base = data.pop("extends", None)
-    if base is None:
-        return data
-    if not isinstance(base, str):
-        raise ConfigError(f"{path}: extends: expected the path of another config file, got {base!r}")
-    parent = (path.parent / base).resolve()
-    if parent in seen or parent == path.resolve():
-        raise ConfigError(f"{path}: extends: {base} leads back to itself")
-    return _merged(_read_yaml(parent, (*seen, path.resolve())), data)
+    families = data.pop("families", None)
+    if base is not None:
+        if not isinstance(base, str):
+            raise ConfigError(f"{path}: extends: expected the path of another config file, got {base!r}")
+        parent = (path.parent / base).resolve()
+        if parent in seen or parent == path.resolve():
+            raise ConfigError(f"{path}: extends: {base} leads back to itself")
+        data = _merged(_read_yaml(parent, (*seen, path.resolve())), data)
+    return data if families is None else _with_families(data, families, path, seen)
+
+
+def _with_families(data: dict, families, path: Path, seen: tuple[Path, ...]) -> dict:
+    """`data` with the tasks of each family file in `families` (relative to `path`) added to its env.tasks."""
+    if not (isinstance(families, list) and all(isinstance(f, str) for f in families)):
+        raise ConfigError(f"{path}: families: expected a list of task-family config files, got {families!r}")
+    try:
+        target = config_to_dict(config_from_dict(data))
+        tasks = [*target["env"]["tasks"]]
+        for name in families:
+            file = (path.parent / name).resolve()
+            if file in seen or file == path.resolve():
+                raise ConfigError(f"families: {name} leads back to {path}")
+            tasks += family_tasks(target, config_to_dict(config_from_dict(_read_yaml(file, (*seen, path.resolve())))),
+                                  str(file))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return _merged(data, {"env": {"tasks": tasks}})
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -23,7 +23,9 @@ from rlkd.models.io import load_weights, save_weights
 POLICY_SPEC = "policy.json"
 POLICY_WEIGHTS = "policy.safetensors"
 SPEC_FORMAT = "rlkd-policy"
-SPEC_VERSION = 1
+# 2: alpha, temperature and lr are decoded around the run the policy acts in (version 1: around the config it was
+# trained with), and policy.json may record its training tasks' ranges and provenance
+SPEC_VERSION = 2
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU}
 ACTION_RULES = {  # written into policy.json for its readers; `deterministic_action` is the code
     "box": "mean = first half of the outputs, in RLlib's normalised [-1, 1]; "
@@ -43,11 +45,14 @@ class PolicySpec:
     # [low, high] over the training episodes' tasks of each observation key fixed for a run (d_label quantiles,
     # the teacher's val accuracy, ...): apply and distill say when a run lies outside (rlkd.curriculum.policies)
     training_ranges: dict = field(default_factory=dict)
+    # how a shipped policy was made: script, command, commit, seeds, training tasks (scripts/train_pretrained.py)
+    provenance: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {"format": SPEC_FORMAT, "version": SPEC_VERSION, "observation_space": self.observation_space,
                 "action_space": self.action_space, "action_rule": ACTION_RULES[self.action_space["type"]],
-                "layers": self.layers, "rlkd_config": self.config, "training_ranges": self.training_ranges}
+                "layers": self.layers, "rlkd_config": self.config, "training_ranges": self.training_ranges,
+                **({"provenance": self.provenance} if self.provenance else {})}
 
 
 def build_network(layers: list[dict]) -> nn.Sequential:
@@ -119,13 +124,18 @@ def load_policy_network(folder: Path) -> PolicyNetwork:
         data = json.loads(spec_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{spec_path}: not valid JSON ({exc}); re-export the policy") from None
-    if not isinstance(data, dict) or (data.get("format"), data.get("version")) != (SPEC_FORMAT, SPEC_VERSION):
-        found = (data.get("format"), data.get("version")) if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(f"{spec_path}: format {found} is not ({SPEC_FORMAT!r}, {SPEC_VERSION}), the one this "
-                              f"rlkd reads; re-export the policy with this rlkd")
+    if not isinstance(data, dict) or data.get("format") != SPEC_FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise CheckpointError(f"{spec_path}: format {found!r} is not {SPEC_FORMAT!r}: not an rlkd policy export")
+    if data.get("version") != SPEC_VERSION:
+        raise CheckpointError(
+            f"{spec_path}: policy format version {data.get('version')!r}, but this rlkd reads version {SPEC_VERSION} "
+            f"(version 2 decodes alpha, temperature and lr around the run the policy acts in, version 1 around its "
+            f"training config); re-export it from its RLlib checkpoint with this rlkd: `rlkd train --resume "
+            f"CHECKPOINT --set ppo.iterations=<its iterations>` trains no further and writes the export")
     try:
         spec = PolicySpec(data["observation_space"], data["action_space"], data["layers"], data["rlkd_config"],
-                          data.get("training_ranges") or {})  # exports before the ranges were recorded: none
+                          data.get("training_ranges") or {}, data.get("provenance") or {})
         for space in (spec.observation_space, spec.action_space):
             describe_space(space)  # raises on a malformed space
         net = build_network(spec.layers)
