@@ -169,3 +169,11 @@ def test_the_pipeline_prepares_each_tasks_teacher_and_shards_then_trains_across_
     assert "running into" not in again and "[tasks/noisy/teacher] up to date" in again
     assert f"[tasks/short/teacher] the same as {work / 'teacher'}" in again
     assert "[train] up to date" in again
+    # more iterations: training across the tasks goes on from its last checkpoint, as after a kill, and the
+    # tasks' teachers and shards stay as they are
+    assert launch_main([*args, "--set", "ppo.iterations=2"]) == 0
+    more = capsys.readouterr().out
+    assert "[tasks/noisy/teacher] up to date" in more and "[tasks/noisy/precompute] up to date" in more
+    assert "train: resumed from" in more and "at iteration 1" in more
+    history = json.loads((work / "train" / "metrics.json").read_text())["history"]
+    assert [row["iteration"] for row in history] == [2]
