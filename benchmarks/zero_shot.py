@@ -10,28 +10,30 @@ the evaluation seeds, test and val, last epoch. Teachers and shards come from --
 
     python benchmarks/zero_shot.py --leave-out signals --reuse runs/pretrained/families-v1 --ppo-seeds 0,1,2
 
-prints a markdown table (also written to <workdir>/<left-out>/zero_shot.md) for docs/results.md.
+prints a markdown table (also written to <workdir>/<left-out>/zero_shot.md); with --evidence each task's
+summary.json becomes docs/evidence/zero_shot/<left-out>/<task>.json, from which `scripts/write_results.py` writes
+docs/results.md's "Pretrained policies" tables and README's line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from rlkd.config import load_config, task_config, with_overrides
+from rlkd.reports.results_docs import ZERO_SHOT_DIR, ZERO_SHOT_ROWS
 from rlkd.reports.stats import format_paired
+from rlkd.reports.summary import SUMMARY_FILE
 from rlkd.stages import STAGES, already_done, execute
 from rlkd.stages.tasks import TASKS_DIR, prepare_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import train_pretrained  # noqa: E402  (a script, not a package module)
-
-ROWS = ("kd (all data)", "kd (all data), independent order stream", "open-loop replay (policy's mean action)",
-        "labels")
 
 
 def reuse_folders(reuse: Path, workdir: Path) -> None:
@@ -53,6 +55,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=24, help="evaluation seeds per task")
     parser.add_argument("--tasks", default="", help="comma-separated left-out tasks (default: all of the family)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="for the PPO runs")
+    parser.add_argument("--evidence", action="store_true", help="copy each task's summary.json to "
+                        f"{ZERO_SHOT_DIR}/<left-out>/<task>.json (then run scripts/write_results.py)")
     args = parser.parse_args()
     families = args.families.split(",")
     train_on = [f for f in families if f != args.leave_out]
@@ -76,8 +80,8 @@ def main() -> None:
     lines = [f"Left out: **{args.leave_out}**; trained on {', '.join(train_on)} ({len(policies)} PPO runs, "
              f"{trained_s / 60:.0f} min incl. their teachers' reuse); {args.seeds} evaluation seeds per task; "
              "policy = the zero-shot policies, pooled; last epoch", "",
-             "| left-out task | split | " + " | ".join(f"policy − {r}" for r in ROWS) + " |",
-             "|---|---|" + "---|" * len(ROWS)]
+             "| left-out task | split | " + " | ".join(f"policy − {r}" for r in ZERO_SHOT_ROWS) + " |",
+             "|---|---|" + "---|" * len(ZERO_SHOT_ROWS)]
     for task in family:
         cfg = with_overrides(task_config(every, task), [
             f"ppo.checkpoint={policies[0]}", f"ppo.checkpoints={json.dumps([str(p) for p in policies[1:]])}",
@@ -86,10 +90,14 @@ def main() -> None:
         if not already_done(STAGES["evaluate"], cfg, folder):
             execute(STAGES["evaluate"], cfg, folder)
         metrics = json.loads((folder / "metrics.json").read_text())
+        if args.evidence:
+            evidence = ROOT / ZERO_SHOT_DIR / args.leave_out
+            evidence.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / SUMMARY_FILE, evidence / f"{task.name}.json")
         paired = metrics.get("pooled_policy_minus_control") or metrics["policy_minus_control"]
         for split in ("test", "val"):
             lines.append(f"| {task.name} | {split} | " + " | ".join(
-                format_paired(paired[r][split]) if r in paired else "—" for r in ROWS) + " |")
+                format_paired(paired[r][split]) if r in paired else "—" for r in ZERO_SHOT_ROWS) + " |")
     lines += ["", f"wall time {(time.perf_counter() - start) / 60:.0f} min; command: python "
                   f"benchmarks/zero_shot.py {' '.join(sys.argv[1:])}"]
     text = "\n".join(lines) + "\n"

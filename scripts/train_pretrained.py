@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     config = workdir / "training_config.yaml"
     config.write_text(yaml.safe_dump(listing_config(families), sort_keys=False))
     import_from_working_dir()
-    start = time.perf_counter()
+    start, made_at = time.perf_counter(), commit()  # the code that trains, not what the tree holds once it is done
     with folder_lock(workdir, "scripts/train_pretrained.py"):
         results = run_pipeline(workdir, str(config), args.overrides, "teacher,precompute,train")
     cfg = load_config(config, args.overrides)
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     spec["provenance"] = {
         "script": "scripts/train_pretrained.py",
         "command": shlex.join(["python", "scripts/train_pretrained.py", *(argv if argv is not None else sys.argv[1:])]),
-        "commit": commit(),
+        "commit": made_at,
         "families": families,
         "tasks": [{"name": t.name, "weight": t.weight} for t in cfg.env.tasks],
         "seeds": {"ppo.seed": cfg.ppo.seed, "env.seed": cfg.env.seed, "teacher.seed": cfg.teacher.seed,

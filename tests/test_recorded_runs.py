@@ -39,8 +39,10 @@ def test_distill_and_evaluate_reproduce_the_recorded_runs(tmp_path, teacher_dir,
     execute(STAGES["distill"], load_config(None, base + ["curriculum.sampler=adaptive"]), tmp_path / "distill")
     policy = reexported_old_policy(tmp_path / "policy")
     with pytest.warns(UserWarning, match="made by an older rlkd"):
+        # 0.1.0 had no pretrained row
         execute(STAGES["evaluate"], load_config(None, base + [f"ppo.checkpoint={policy}", "env.eval_seeds=2",
-                                                              "tune.tuned_baseline=false"]), tmp_path / "evaluate")
+                                                              "tune.tuned_baseline=false", "ppo.pretrained=null"]),
+                tmp_path / "evaluate")
     got = record.outcomes(json.loads((tmp_path / "distill" / "metrics.json").read_text()),
                           json.loads((tmp_path / "evaluate" / "runs.json").read_text()))
     assert got["distill"] == expected["distill"]

@@ -3,7 +3,16 @@
 import copy
 from pathlib import Path
 
-from rlkd.reports.results_docs import EQUAL_BUDGET, claim, headline, render
+from rlkd.reports.results_docs import (
+    EQUAL_BUDGET,
+    OWN_RECIPE,
+    claim,
+    headline,
+    render,
+    zero_shot_block,
+    zero_shot_claim,
+    zero_shot_headline,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,3 +51,24 @@ def test_the_headline_says_plainly_when_nothing_pays():
     line = headline({"default": summary(-0.5, 0.5)})
     assert line.startswith("No regime measured so far shows the learned curriculum") and "default (3 PPO runs)" in line
     assert headline({"noise0.4": summary(1.0, 2.0)}).startswith("Where the learned curriculum pays")
+
+
+def zero_shot_summary(low, high, runs=3, floor=(-0.6, 0.6)):
+    s = summary(low, high, runs, floor)
+    s["pooled_policy_minus_control"] = {OWN_RECIPE: s["pooled_policy_minus_control"][EQUAL_BUDGET]}
+    return {**s, "seed_range": {"seeds.evaluation": [20000, 30000]}, "seeds": list(range(20000, 20024)),
+            "command": "zero_shot.py --leave-out signals", "commit": "abc1234", "epoch": "last",
+            "rows": {"policy": {"test": 50.0, "val": 51.0}}}
+
+
+def test_a_zero_shot_policy_pays_only_by_a_point_outside_the_floor_over_three_ppo_runs():
+    assert zero_shot_claim(zero_shot_summary(0.8, 2.0))  # mean +1.4
+    assert not zero_shot_claim(zero_shot_summary(0.7, 1.1))  # above the floor, but +0.9 < +1.0
+    assert not zero_shot_claim(zero_shot_summary(0.3, 2.5))  # inside the A/A interval
+    assert not zero_shot_claim(zero_shot_summary(0.8, 2.0, runs=2))
+    families = {"signals": {"signals-l40": zero_shot_summary(0.8, 2.0), "signals-l64": zero_shot_summary(-1, 0)}}
+    line = zero_shot_headline(families)
+    assert "on 1 of 2 tasks (signals/signals-l40)" in line and "3 PPO runs" in line
+    table = zero_shot_block(families)
+    assert "| signals-l40 | test | 50.00 | +1.40 [+0.80, +2.00] 50/72 |" in table and "| yes |" in table
+    assert zero_shot_headline({}).startswith("No pretrained policy has been judged")

@@ -51,13 +51,14 @@ def test_the_switch_grows_the_observation_and_off_leaves_it_as_it_was(featured):
     plain = CurriculumEnv(env_config_for(with_overrides(featured, ["env.task_features=false"])))
     plain_obs, _ = plain.reset(seed=0)
     assert plain_obs.shape == (len(OBS_KEYS),) and np.array_equal(plain_obs, obs[:len(OBS_KEYS)])
-    assert "teacher_val_acc" not in DistillationRun(with_overrides(featured, ["env.task_features=false"]),
-                                                    plain.task.shards, 0, plain.task.data).observe()
+    # the run still offers the task keys, for a policy trained with them that acts in it; the env encodes none
+    assert "teacher_val_acc" in DistillationRun(with_overrides(featured, ["env.task_features=false"]),
+                                                plain.task.shards, 0, plain.task.data).observe()
 
 
 @pytest.mark.slow
 def test_a_learned_policy_decodes_around_the_recipe_of_the_run_it_acts_in(trained_ppo):
-    from rlkd.curriculum.policies import load_policy
+    from rlkd.curriculum.policies import LearnedPolicy, load_policy
 
     policy = load_policy(trained_ppo / "checkpoint")
     obs = np.full(len(policy.observation_keys), 0.4, dtype=np.float32)
@@ -68,8 +69,13 @@ def test_a_learned_policy_decodes_around_the_recipe_of_the_run_it_acts_in(traine
     own, there = policy.act(obs, 0, 3).alpha, policy.acting_in(elsewhere).act(obs, 0, 3).alpha
     anchor = lambda a: a * value / 0.5 if value <= 0.5 else a + (1 - a) * (value - 0.5) / 0.5  # noqa: E731
     assert own == pytest.approx(anchor(policy.cfg.distill.alpha)) and there == pytest.approx(anchor(0.2))
-    with pytest.raises(CheckpointError, match="acts in"):
-        policy.acting_in(with_overrides(policy.cfg, ["env.control_mix=false"]))
+    # a run whose env section differs (a user's own config): the actions keep the meaning they had in training
+    plain = with_overrides(policy.cfg, ["env.control_mix=false", "env.control_alpha=false", "distill.alpha=0.2"])
+    acted = policy.acting_in(plain).act(obs, 0, 3)
+    assert acted.alpha == pytest.approx(anchor(0.2)) and acted.mix is not None
+    weighing = LearnedPolicy(policy.network, with_overrides(policy.cfg, ["env.control_teacher_weights=true"]), 2)
+    with pytest.raises(CheckpointError, match="weighs 2 teachers each epoch, but the run has 1"):
+        weighing.acting_in(policy.cfg)
 
 
 def test_task_relative_thresholds_by_hand():
@@ -121,7 +127,8 @@ def test_builtin_policies_work_wherever_a_checkpoint_does(trained_ppo, teacher_d
     assert (tmp_path / "distill" / "learning_curve.png").is_file()
     capsys.readouterr()
     assert main(args_for("apply", tmp_path / "nope", teacher_dir, shards_dir) + ["--checkpoint", "builtin:nope"]) == 2
-    assert "builtin:nope: no such policy; the ones there are: builtin:mine" in capsys.readouterr().err
+    err = capsys.readouterr().err  # rlkd's own, then RLKD_POLICY_PATH's
+    assert "builtin:nope: no such policy; the ones there are: builtin:families-v1, builtin:mine" in err
 
 
 def test_outside_training_names_each_key_beyond_the_trained_range():

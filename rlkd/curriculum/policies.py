@@ -8,7 +8,7 @@ baseline and a learned policy are compared by the same code path.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Optional, Protocol, Sequence
 
@@ -143,13 +143,15 @@ class LearnedPolicy:
         self.observation_keys = observation_keys(cfg.env)
 
     def acting_in(self, run_cfg: Config) -> "LearnedPolicy":
-        """This policy deciding for runs of `run_cfg`; their action space must be the one it was trained in."""
-        expected = env_action_space(run_cfg, self.num_teachers)
-        if expected != self.network.spec.action_space:
-            raise CheckpointError(f"policy {self.name!r} acts in {self.network.spec.action_space}, but the run's "
-                                  f"env section implies {expected}: set the run's env.control_* switches as the "
-                                  f"policy's config does")
-        return LearnedPolicy(self.network, self.cfg, self.num_teachers, self.name, run_cfg)
+        """This policy deciding for runs of `run_cfg`: its actions mean what they meant in training (its own env
+        section: the dimensions, their ranges, the sampler choices), centred on the run's recipe (alpha,
+        temperature, lr). A run with another number of teachers than it weighs is refused."""
+        teachers = 1 + len(run_cfg.teacher.additional)
+        if self.cfg.env.control_teacher_weights and teachers != self.num_teachers:
+            raise CheckpointError(f"policy {self.name!r} weighs {self.num_teachers} teachers each epoch, but the "
+                                  f"run has {teachers} (teacher.checkpoint and teacher.additional): give it as many")
+        return LearnedPolicy(self.network, self.cfg, self.num_teachers, self.name,
+                             replace(run_cfg, env=self.cfg.env))
 
     def raw_action(self, observation: np.ndarray):
         """The deterministic action in the env's own space (Box bounds or a Discrete index)."""

@@ -440,7 +440,9 @@ class DistillationRun:
             "progress": self.progress,
             "budget_used": self.samples_seen / self.budget_samples,
             "last_fraction": last["fraction"] if last else 0.0,
-            **(self._task_progress(last) if self.cfg.env.task_features else {}),
+            # offered whenever the shards can give them: a policy trained with env.task_features reads them in
+            # any run it acts in; the env's own observation encodes only the keys its switch asks for
+            **(self._task_progress(last) if self.cfg.env.task_features or self.task_observation is not None else {}),
         }
 
     def teacher_val_acc(self) -> float:
