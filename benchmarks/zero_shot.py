@@ -25,8 +25,7 @@ import time
 from pathlib import Path
 
 from rlkd.config import load_config, task_config, with_overrides
-from rlkd.reports.results_docs import ZERO_SHOT_DIR, ZERO_SHOT_ROWS
-from rlkd.reports.stats import format_paired
+from rlkd.reports.results_docs import ZERO_SHOT_DIR, zero_shot_block
 from rlkd.reports.summary import SUMMARY_FILE
 from rlkd.stages import STAGES, already_done, execute
 from rlkd.stages.tasks import TASKS_DIR, prepare_tasks
@@ -77,11 +76,7 @@ def main() -> None:
     left_out = {t.name for t in load_config(train_pretrained.FAMILIES / f"{args.leave_out}.yaml").env.tasks}
     wanted = {t for t in args.tasks.split(",") if t} or left_out
     family = [t for t in every.env.tasks if t.name in left_out & wanted]
-    lines = [f"Left out: **{args.leave_out}**; trained on {', '.join(train_on)} ({len(policies)} PPO runs, "
-             f"{trained_s / 60:.0f} min incl. their teachers' reuse); {args.seeds} evaluation seeds per task; "
-             "policy = the zero-shot policies, pooled; last epoch", "",
-             "| left-out task | split | " + " | ".join(f"policy − {r}" for r in ZERO_SHOT_ROWS) + " |",
-             "|---|---|" + "---|" * len(ZERO_SHOT_ROWS)]
+    summaries = {}
     for task in family:
         cfg = with_overrides(task_config(every, task), [
             f"ppo.checkpoint={policies[0]}", f"ppo.checkpoints={json.dumps([str(p) for p in policies[1:]])}",
@@ -89,17 +84,14 @@ def main() -> None:
         folder = out / "evaluate" / task.name
         if not already_done(STAGES["evaluate"], cfg, folder):
             execute(STAGES["evaluate"], cfg, folder)
-        metrics = json.loads((folder / "metrics.json").read_text())
+        summaries[task.name] = json.loads((folder / SUMMARY_FILE).read_text())
         if args.evidence:
             evidence = ROOT / ZERO_SHOT_DIR / args.leave_out
             evidence.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / SUMMARY_FILE, evidence / f"{task.name}.json")
-        paired = metrics.get("pooled_policy_minus_control") or metrics["policy_minus_control"]
-        for split in ("test", "val"):
-            lines.append(f"| {task.name} | {split} | " + " | ".join(
-                format_paired(paired[r][split]) if r in paired else "—" for r in ZERO_SHOT_ROWS) + " |")
-    lines += ["", f"wall time {(time.perf_counter() - start) / 60:.0f} min; command: python "
-                  f"benchmarks/zero_shot.py {' '.join(sys.argv[1:])}"]
+    lines = [f"Trained on {', '.join(train_on)}: {len(policies)} PPO runs in {trained_s / 60:.0f} min (teachers and "
+             f"shards reused); in all {(time.perf_counter() - start) / 60:.0f} min", "",
+             zero_shot_block({args.leave_out: summaries})]
     text = "\n".join(lines) + "\n"
     (out / "zero_shot.md").write_text(text)
     print(text)

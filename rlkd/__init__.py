@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _API = {  # name -> the module that defines it
     "DistillationRun": "rlkd.distill.run",

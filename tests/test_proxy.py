@@ -63,6 +63,10 @@ def test_ppo_episodes_run_the_proxy_and_a_changed_proxy_is_another_run(digits_cf
     assert algo_config.train_batch_size_per_learner == 3 * 2  # whole proxy episodes
     assert run_identity(target) != run_identity(digits_cfg("distill.epochs=6", "ppo.episodes_per_batch=3",
                                                            "env.proxy=[distill.epochs=3]"))
+    # what only `rlkd evaluate` reads, or how long the run goes on: the same run, resumed rather than restarted
+    assert run_identity(target) == run_identity(digits_cfg(
+        "distill.epochs=6", "ppo.episodes_per_batch=3", "env.proxy=[distill.epochs=2]", "ppo.pretrained=null",
+        "ppo.checkpoints=[elsewhere]", "ppo.iterations=7"))
 
 
 def test_rl_cost_line_reads_the_train_metrics_beside_the_checkpoint(digits_cfg, tmp_path):

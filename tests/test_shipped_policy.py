@@ -77,3 +77,19 @@ def test_the_built_wheel_holds_every_shipped_policy(tmp_path):
     files = set(zipfile.ZipFile(wheel).namelist())
     for name in SHIPPED:
         assert {f"rlkd/policies/{name}/policy.json", f"rlkd/policies/{name}/policy.safetensors"} <= files, name
+
+
+def test_rlkd_distill_runs_the_shipped_policy_on_a_config_without_its_switches(tmp_path, teacher_dir, shards_dir):
+    """A user's own config (the default: no lr_scale dimension, no task keys): no RL, no Ray, one command."""
+    from rlkd.cli import main
+    from tests.conftest import args_for
+
+    out = tmp_path / "distill"
+    assert load_config().env.control_lr_scale is False
+    assert main(args_for("distill", out, teacher_dir, shards_dir, "distill.alpha=0.3")
+                + ["--curriculum", "policy:builtin:families-v1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["policy"] == str(BUILTIN_POLICIES / "families-v1")
+    actions = [row["action"] for row in json.loads((out / "trajectory.json").read_text())]
+    assert actions and all(0.1 - 1e-6 <= a["lr_scale"] <= 10 + 1e-6 for a in actions)  # its own dimensions
+    assert all(0.0 <= a["alpha"] <= 1.0 for a in actions) and metrics["test_acc_last_epoch"] > 0

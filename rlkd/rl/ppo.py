@@ -16,7 +16,8 @@ from rlkd.rl.export import export_policy
 from rlkd.workdir import remove_owned, write_owner
 
 CONFIG_FILE = "rlkd_config.yaml"  # saved beside every checkpoint: what the policy's actions mean
-RESUMABLE_KEYS = ("iterations", "checkpoint_every", "checkpoint", "resume")  # a continued run may change these
+# a continued run may change these: how long and how often it saves, and the keys only `rlkd evaluate` reads
+RESUMABLE_KEYS = ("iterations", "checkpoint_every", "checkpoint", "resume", "checkpoints", "pretrained")
 
 
 def build_ppo_config(cfg: Config):
