@@ -66,9 +66,10 @@ def test_a_zero_shot_policy_pays_only_by_a_point_outside_the_floor_over_three_pp
     assert not zero_shot_claim(zero_shot_summary(0.7, 1.1))  # above the floor, but +0.9 < +1.0
     assert not zero_shot_claim(zero_shot_summary(0.3, 2.5))  # inside the A/A interval
     assert not zero_shot_claim(zero_shot_summary(0.8, 2.0, runs=2))
-    families = {"signals": {"signals-l40": zero_shot_summary(0.8, 2.0), "signals-l64": zero_shot_summary(-1, 0)}}
+    families = {"signals": {"signals-l40": zero_shot_summary(0.8, 2.0), "signals-l64": zero_shot_summary(-1, -0.1)}}
     line = zero_shot_headline(families)
-    assert "on 1 of 2 tasks (signals/signals-l40)" in line and "3 PPO runs" in line
+    assert "on 1 of 2 tasks (signals/signals-l40), is below it on 1 (signals/signals-l64)" in line
+    assert "3 PPO runs" in line and "open-loop replay (what feedback adds, PPO run 1) on 0" in line
     table = zero_shot_block(families)
     assert "| signals-l40 | test | 50.00 | +1.40 [+0.80, +2.00] 50/72 |" in table and "| yes |" in table
     assert zero_shot_headline({}).startswith("No pretrained policy has been judged")
