@@ -13,6 +13,7 @@ import torch
 from rlkd.errors import ConfigError
 from rlkd.models import build_model
 from rlkd.models.imported import load_callable, runtime_modules
+from tests.test_inputs import LOADERS, TINY_PIPELINE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,8 +23,8 @@ from torch import nn
 
 
 def small_cnn(num_classes, in_chans, input_shape, width=8):
-    return nn.Sequential(nn.Conv2d(in_chans, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-                         nn.Flatten(), nn.Linear(4 * width, num_classes))
+    return nn.Sequential(nn.Conv2d(in_chans, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(16 * width, num_classes))
 
 
 def small_mlp(num_classes, in_chans, input_shape, hidden=16):
@@ -98,22 +99,27 @@ runpy.run_path(sys.argv.pop(1), run_name="__main__")
 
 
 @pytest.mark.slow
-def test_import_path_models_run_in_ray_data_actors_and_remote_env_runners(user_dir, tmp_path):
+def test_a_users_loader_and_models_run_in_ray_data_actors_and_remote_env_runners(user_dir, tmp_path):
+    """The user's loader (non-square float images) and models by import path, through the pipeline's Ray stages."""
+    (user_dir / "user_loaders.py").write_text(LOADERS)
     work = tmp_path / "work"
-    overrides = ["teacher.arch=user_models:small_cnn", "student.arch=user_models:small_mlp", "student.model_kwargs={}",
-                 "teacher.epochs=2", "teacher.cross_fit=0", "distill.epochs=2", "ppo.iterations=2",
-                 "ppo.episodes_per_batch=1", "ppo.minibatch_size=2", "ppo.num_epochs=1", "ppo.hidden=[8]",
-                 "resources.num_env_runners=1", "resources.precompute.actors=1", "tune.recipe.samples=1",
-                 "tune.recipe.grace_period=1", "tune.recipe.finalists=1"]
+    overrides = TINY_PIPELINE + ["data.source=python", "data.python.loader=user_loaders:wide_digits", "data.views=2",
+                                 "teacher.arch=user_models:small_cnn", "student.arch=user_models:small_mlp",
+                                 "student.model_kwargs={}"]
     sets = [a for o in overrides for a in ("--set", o)]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    stages = "train,distill,precompute,teacher"  # run in pipeline order whatever the order
     res = subprocess.run([sys.executable, "-c", DRIVER, str(user_dir), str(ROOT / "scripts" / "launch.py"),
-                          "--workdir", str(work), "--stage", "train,precompute,teacher", *sets], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=600)  # run in pipeline order whatever the order
+                          "--workdir", str(work), "--stage", stages, *sets], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert [line.split("]")[0] for line in res.stdout.splitlines() if "] running into" in line] == \
-        ["[teacher", "[precompute", "[train"]
+        ["[teacher", "[precompute", "[distill", "[train"]  # and the stages not named are left alone
+    metrics = {s: json.loads((work / s / "metrics.json").read_text()) for s in ("teacher", "distill", "train")}
+    assert metrics["teacher"]["val_acc"] > 30.0  # the teacher learned from these inputs (chance is 10%)
+    assert metrics["distill"]["val_acc_last_epoch"] > 0
     manifest = json.loads((work / "precompute" / "shards" / "manifest.json").read_text())
     assert "user_models:small_cnn" in json.dumps(manifest)  # the actors built the teacher from its import path
-    train = json.loads((work / "train" / "metrics.json").read_text())
-    assert [h["iteration"] for h in train["history"]] == [1, 2] and train["history"][-1]["env_steps_sampled"] >= 2
+    assert manifest["data"]["splits"]["train"]["views"] == 2  # crops and flips of 8 x 12 float images
+    history = metrics["train"]["history"]
+    assert [h["iteration"] for h in history] == [1, 2] and history[-1]["env_steps_sampled"] >= 2

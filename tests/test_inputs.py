@@ -216,16 +216,6 @@ def check_pipeline(metrics: dict, teacher_min: float) -> None:
 
 
 @pytest.mark.slow
-def test_non_square_float_images_through_the_pipeline(loader_dir, tmp_path):
-    metrics = run_stages(loader_dir, tmp_path / "work", [], [
-        "data.source=python", "data.python.loader=user_loaders:wide_digits", "data.views=2",
-        "teacher.arch=tiny_cnn", "teacher.model_kwargs={width: 8}", "student.model_kwargs={hidden: [16]}"])
-    check_pipeline(metrics, teacher_min=30.0)
-    manifest = json.loads((tmp_path / "work" / "precompute" / "shards" / "manifest.json").read_text())
-    assert manifest["data"]["splits"]["train"]["views"] == 2  # crops and flips of 8 x 12 float images
-
-
-@pytest.mark.slow
 def test_the_signals_example_runs_end_to_end_at_a_tiny_size(tmp_path):
     """examples/signals (1-D loader + 1-D CNN teacher by import path), as the README runs it, but tiny."""
     metrics = run_stages(ROOT, tmp_path / "work", ["--config", "examples/signals/config.yaml"], [

@@ -2,10 +2,7 @@
 lines: test_tune.py)."""
 
 import json
-import os
 import struct
-import subprocess
-import sys
 from collections import defaultdict
 
 import pytest
@@ -41,22 +38,11 @@ def read_scalars(folder):
     return dict(scalars)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, teacher_dir, shards_dir):
-    """`rlkd train` in its own process with HOME pointed at an empty folder (Ray reads HOME at import)."""
-    root = tmp_path_factory.mktemp("logs")
-    home, out = root / "home", root / "train"
-    home.mkdir()
-    cmd = [sys.executable, "-m", "rlkd.cli", "train", "--out", str(out),
-           *sets(*run_overrides(teacher_dir, shards_dir), *TINY_PPO)]
-    res = subprocess.run(cmd, env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return home, out
-
-
 @pytest.mark.slow
-def test_train_writes_tensorboard_per_iteration_and_nothing_in_home(trained):
-    home, out = trained
+def test_train_writes_tensorboard_per_iteration_and_nothing_in_home(clean_train):
+    """`rlkd train` in its own process with HOME pointed at an empty folder (conftest's `clean_train`)."""
+    assert clean_train["returncode"] == 0, clean_train["stderr"][-3000:]
+    home, out = clean_train["home"], clean_train["out"]
     assert not (home / "ray_results").exists()
     history = json.loads((out / "metrics.json").read_text())["history"]
     scalars = read_scalars(out / "tensorboard")
@@ -82,8 +68,9 @@ def test_distill_writes_one_step_per_epoch_and_a_rerun_replaces_them(tmp_path, t
 
 
 @pytest.mark.slow
-def test_apply_writes_its_trajectory_and_last_epoch_test_acc(trained, tmp_path, teacher_dir, shards_dir, ray_session):
-    _, train_out = trained
+def test_apply_writes_its_trajectory_and_last_epoch_test_acc(clean_train, tmp_path, teacher_dir, shards_dir,
+                                                              ray_session):
+    train_out = clean_train["out"]
     out = tmp_path / "apply"
     assert main(["apply", "--out", str(out), "--checkpoint", str(train_out / "checkpoint"),
                  *sets(*run_overrides(teacher_dir, shards_dir), *TINY_PPO)]) == 0

@@ -45,7 +45,7 @@ def test_full_pipeline_reruns_only_what_changed_and_resumes_after_kill_9(tmp_pat
     """One workdir, as a user meets it: the whole pipeline; the same command again (all up to date); a PPO
     setting changed, killed -9 mid-`train` and launched again (train resumes, iterations intact, evaluate
     follows); `--tune`, killed -9 mid-search and launched again (every trial continues from its checkpoint)."""
-    work, n = tmp_path / "work", 40  # tiny iterations take ~0.1 s: enough of them that each kill lands mid-run
+    work, n = tmp_path / "work", 20  # tiny iterations take ~0.3 s: enough of them that each kill lands mid-run
     base = TINY + ["tune.keep_checkpoints=20", "tune.max_concurrent_trials=2",
                    "tune.param_space={ppo.lr: {grid: [0.0001, 0.001]}}"]
     first = launch("--workdir", str(work), *sets(base))

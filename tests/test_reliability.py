@@ -1,64 +1,31 @@
 """Faults a user meets: Ray on loopback without the test suite's help, kills mid-stage, busy folders, shared storage."""
 
-import ipaddress
 import json
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from rlkd.cli import main
 from rlkd.errors import RlkdError
 from rlkd.workdir import folder_lock, write_owner
-from tests.conftest import run_overrides
+from tests.conftest import is_loopback, run_overrides
 from tests.test_pipeline import ROOT, sets
 
 TRAIN = ["distill.epochs=2", "ppo.episodes_per_batch=1", "ppo.minibatch_size=2", "ppo.num_epochs=1", "ppo.hidden=[8]",
          "ppo.checkpoint_every=1"]
 
 
-def is_loopback(ip: str) -> bool:
-    addr = ipaddress.ip_address(ip.split("%")[0])
-    mapped = getattr(addr, "ipv4_mapped", None)
-    return (mapped or addr).is_loopback
-
-
-def listening(root: psutil.Process) -> set[tuple[str, str, int]]:
-    """(process name, ip, port) of every listening socket of `root` and its descendants."""
-    found = set()
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            for conn in proc.net_connections(kind="inet"):
-                if conn.status == psutil.CONN_LISTEN:
-                    found.add((proc.name(), conn.laddr.ip, conn.laddr.port))
-        except psutil.Error:
-            pass
-    return found
-
-
 @pytest.mark.slow
-def test_rlkd_train_listens_on_loopback_only_in_a_clean_environment(tmp_path, teacher_dir, shards_dir):
+def test_rlkd_train_listens_on_loopback_only_in_a_clean_environment(clean_train):
     """No RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER (conftest sets it for in-process tests) and an inherited RAY_ADDRESS."""
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
-    env.update(RAY_TMPDIR=tempfile.mkdtemp(prefix="rl", dir="/tmp"), HOME=str(tmp_path), RAY_ADDRESS="127.0.0.1:9")
-    args = [sys.executable, "-m", "rlkd.cli", "train", "--out", str(tmp_path / "train"),
-            *sets(run_overrides(teacher_dir, shards_dir) + TRAIN + ["ppo.iterations=1", "resources.num_env_runners=1"])]
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    root, seen = psutil.Process(proc.pid), set()
-    while proc.poll() is None:
-        seen |= listening(root)
-        time.sleep(0.3)
-    out, err = proc.communicate()
-    assert proc.returncode == 0, err[-3000:]
-    assert "ignoring RAY_ADDRESS=127.0.0.1:9" in err
-    names = {name for name, _, _ in seen}
+    assert clean_train["returncode"] == 0, clean_train["stderr"][-3000:]
+    assert "ignoring RAY_ADDRESS=127.0.0.1:9" in clean_train["stderr"]
+    names = {name for name, _, _ in clean_train["sockets"]}
     assert {"gcs_server", "raylet"} <= names, f"Ray's processes were not observed: {sorted(names)}"
-    exposed = sorted(s for s in seen if not is_loopback(s[1]))
+    exposed = sorted(s for s in clean_train["sockets"] if not is_loopback(s[1]))
     assert not exposed, f"listening beyond loopback: {exposed}"
 
 
