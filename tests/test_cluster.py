@@ -1,5 +1,6 @@
 """Real multi-process Ray clusters on 127.0.0.1: `ray start --head`, and a two-node cluster that loses a node."""
 
+import json
 import os
 import signal
 import socket
@@ -67,91 +68,84 @@ def test_launch_cluster_clear_error_when_nothing_listens(tmp_path):
     assert f"nothing answers at '127.0.0.1:{port}'" in res.stderr and "ray start --head" in res.stderr
 
 
-NODE_LOSS = """
-import json, sys, ray
+TWO_NODES = """
+import json, sys, ray, torch
 from ray.cluster_utils import Cluster
 from rlkd.config import load_config
+from rlkd.curriculum.policies import FixedSchedule
+from rlkd.env.episode import PolicyRun
 from rlkd.rl.ppo import build_ppo_config
+from rlkd.tune.grid import run_grid
 
 overrides = json.loads(sys.argv[1])
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-worker = cluster.add_node(num_cpus=2, resources={"runner_slot": 2})
-ray.init(address=cluster.address)
-cfg = load_config(None, overrides)
+worker = cluster.add_node(num_cpus=1)
+
+# 1. the evaluation grid: populations of runs spread over the head and the worker
+torch.set_num_threads(1)  # as in a Ray worker with one CPU, so both places compute alike
+local_cfg = load_config(None, overrides["grid"])
+cluster_cfg = load_config(None, overrides["grid"] + [f"resources.ray_address={cluster.address}"])
+runs = [PolicyRun(local_cfg, FixedSchedule(name, sampler), seed)
+        for name, sampler in (("kd", "full"), ("pacing", "pacing")) for seed in (0, 1)]
+local, _ = run_grid(local_cfg, runs, "local")
+spread, populations = run_grid(cluster_cfg, runs, "cluster")
+grid = {"nodes": sorted({p["node"] for p in populations}), "worker": worker.node_id,
+        "head": cluster.head_node.node_id, "lanes": [p["lanes"] for p in populations],
+        "local": [[r["val_acc_last_epoch"], r["test_acc_last_epoch"], r["samples_seen"]] for r in local],
+        "spread": [[r["val_acc_last_epoch"], r["test_acc_last_epoch"], r["samples_seen"]] for r in spread]}
+
+# 2. PPO whose env runners sit on a node that dies
+runner_node = cluster.add_node(num_cpus=2, resources={"runner_slot": 2})
+if not ray.is_initialized():
+    ray.init(address=cluster.address)
+cfg = load_config(None, overrides["node_loss"])
 algo = build_ppo_config(cfg).env_runners(custom_resources_per_env_runner={"runner_slot": 1}).build_algo()
 nodes = algo.env_runner_group.foreach_env_runner(lambda r: ray.get_runtime_context().get_node_id(),
                                                   local_env_runner=False)
-assert set(nodes) == {worker.node_id}, (nodes, worker.node_id)
+assert set(nodes) == {runner_node.node_id}, (nodes, runner_node.node_id)
 algo.train()
-cluster.remove_node(worker)  # the worker node dies with both env runners on it
+cluster.remove_node(runner_node)  # the node dies with both env runners on it
 cluster.add_node(num_cpus=2, resources={"runner_slot": 2})  # a replacement joins, as an autoscaler would add one
 while algo.iteration < cfg.ppo.iterations:
-    res = algo.train()
-print(json.dumps({"iterations": algo.iteration,
-                  "healthy": algo.env_runner_group.num_healthy_remote_workers(),
-                  "restarts": algo.env_runner_group.num_remote_worker_restarts()}))
+    algo.train()
+node_loss = {"iterations": algo.iteration, "healthy": algo.env_runner_group.num_healthy_remote_workers(),
+             "restarts": algo.env_runner_group.num_remote_worker_restarts()}
+print(json.dumps({"grid": grid, "node_loss": node_loss}))
 algo.stop()
 ray.shutdown()
 cluster.shutdown()
 """
 
 
-@pytest.mark.slow
-def test_ppo_survives_losing_its_worker_node(teacher_dir, shards_dir):
+@pytest.fixture(scope="module")
+def two_nodes(teacher_dir, shards_dir):
+    """One `ray.cluster_utils.Cluster` (a head and worker nodes on 127.0.0.1) in its own process, serving both tests
+    below: the evaluation grid over two nodes, then PPO through the loss of its env runners' node."""
     from tests.conftest import run_overrides
 
-    overrides = run_overrides(teacher_dir, shards_dir) + [
-        "distill.epochs=2", "ppo.iterations=3", "ppo.episodes_per_batch=2", "ppo.minibatch_size=2", "ppo.num_epochs=1",
-        "ppo.hidden=[8]", "resources.num_env_runners=2", "resources.num_cpus_per_env_runner=0.5"]
+    base = run_overrides(teacher_dir, shards_dir)
+    overrides = {"grid": base + ["distill.epochs=3", "resources.population_size=2",
+                                 "resources.num_cpus_per_env_runner=1"],
+                 "node_loss": base + ["distill.epochs=2", "ppo.iterations=3", "ppo.episodes_per_batch=2",
+                                      "ppo.minibatch_size=2", "ppo.num_epochs=1", "ppo.hidden=[8]",
+                                      "resources.num_env_runners=2", "resources.num_cpus_per_env_runner=0.5"]}
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
            "RAY_TMPDIR": tempfile.mkdtemp(prefix="rc", dir="/tmp")}
-    res = subprocess.run([sys.executable, "-c", NODE_LOSS, __import__("json").dumps(overrides)], env=env,
+    res = subprocess.run([sys.executable, "-c", TWO_NODES, json.dumps(overrides)], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=600, start_new_session=True)
     assert res.returncode == 0, res.stderr[-3000:]
-    out = __import__("json").loads(res.stdout.strip().splitlines()[-1])
-    assert out["iterations"] == 3, out  # every iteration ran, through the loss of the node
-    print(out)
-
-
-GRID_ON_TWO_NODES = """
-import json, sys, ray, torch
-from ray.cluster_utils import Cluster
-from rlkd.config import load_config
-from rlkd.curriculum.policies import FixedSchedule
-from rlkd.env.episode import PolicyRun
-from rlkd.tune.grid import run_grid
-
-torch.set_num_threads(1)  # as in a Ray worker with one CPU, so both places compute alike
-cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-worker = cluster.add_node(num_cpus=1)
-overrides = json.loads(sys.argv[1])
-local_cfg = load_config(None, overrides)
-cluster_cfg = load_config(None, overrides + [f"resources.ray_address={cluster.address}"])
-runs = [PolicyRun(local_cfg, FixedSchedule(name, sampler), seed)
-        for name, sampler in (("kd", "full"), ("pacing", "pacing")) for seed in (0, 1)]
-local, _ = run_grid(local_cfg, runs, "local")
-spread, populations = run_grid(cluster_cfg, runs, "cluster")
-print(json.dumps({"nodes": sorted({p["node"] for p in populations}), "worker": worker.node_id,
-                  "head": cluster.head_node.node_id, "lanes": [p["lanes"] for p in populations],
-                  "local": [[r["val_acc_last_epoch"], r["test_acc_last_epoch"], r["samples_seen"]] for r in local],
-                  "spread": [[r["val_acc_last_epoch"], r["test_acc_last_epoch"], r["samples_seen"]] for r in spread]}))
-ray.shutdown()
-cluster.shutdown()
-"""
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
-def test_evaluation_grid_spreads_populations_over_a_two_node_cluster(teacher_dir, shards_dir):
-    from tests.conftest import run_overrides
-
-    overrides = run_overrides(teacher_dir, shards_dir) + ["distill.epochs=3", "resources.population_size=2",
-                                                          "resources.num_cpus_per_env_runner=1"]
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-           "RAY_TMPDIR": tempfile.mkdtemp(prefix="rg", dir="/tmp")}
-    res = subprocess.run([sys.executable, "-c", GRID_ON_TWO_NODES, __import__("json").dumps(overrides)], env=env,
-                         cwd=ROOT, capture_output=True, text=True, timeout=600, start_new_session=True)
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = __import__("json").loads(res.stdout.strip().splitlines()[-1])
+def test_evaluation_grid_spreads_populations_over_a_two_node_cluster(two_nodes):
+    out = two_nodes["grid"]
     # two populations of two runs, one CPU each: one on each node, at the same time
     assert out["lanes"] == [2, 2] and out["nodes"] == sorted([out["head"], out["worker"]]), out
     assert out["spread"] == out["local"], out  # the same runs as in this process, in the same order
+
+
+@pytest.mark.slow
+def test_ppo_survives_losing_its_worker_node(two_nodes):
+    out = two_nodes["node_loss"]
+    assert out["iterations"] == 3, out  # every iteration ran, through the loss of the node
