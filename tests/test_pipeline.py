@@ -161,3 +161,26 @@ def test_evaluation_keys_redo_no_choosing_stage_and_seed_ranges_redo_them(tmp_pa
         assert already_done(command, load_config(None, [override]), tmp_path), override
     for override in other:
         assert not already_done(command, load_config(None, [override]), tmp_path), override
+
+
+def test_a_stage_is_up_to_date_whichever_link_named_its_inputs(tmp_path):
+    """benchmarks/zero_shot.py links a prepared workdir's stages into its own: the same files by another path."""
+    from rlkd.config import config_yaml
+    from rlkd.stages import STAGES, already_done
+
+    precompute = STAGES["precompute"]
+    real, other = tmp_path / "prepared" / "teacher", tmp_path / "other" / "teacher"
+    for folder in (real, other):
+        folder.mkdir(parents=True)
+        (folder / "teacher.safetensors").write_text("")
+    (tmp_path / "linked").symlink_to(real.parent)
+    out = tmp_path / "precompute"
+    out.mkdir()
+    (out / "config.yaml").write_text(config_yaml(load_config(
+        None, [f"teacher.checkpoint={tmp_path / 'linked' / 'teacher' / 'teacher.safetensors'}"])))
+    (out / "metrics.json").write_text("{}")
+    for name in precompute.outputs:
+        (out / name).mkdir(parents=True, exist_ok=True)
+    assert already_done(precompute, load_config(None, [f"teacher.checkpoint={real / 'teacher.safetensors'}"]), out)
+    assert not already_done(precompute, load_config(None, [f"teacher.checkpoint={other / 'teacher.safetensors'}"]),
+                            out)

@@ -7,6 +7,8 @@ A stage takes the resolved config and its output folder and returns the metrics 
 
 from __future__ import annotations
 
+import copy
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Callable
 import torch
 import yaml
 
-from rlkd.config import Config, config_from_dict, config_to_dict, config_yaml
+from rlkd.config import PATH_KEYS, Config, config_from_dict, config_to_dict, config_yaml
 from rlkd.errors import ConfigError
 from rlkd.names import check_names
 from rlkd.workdir import atomic_write_text, folder_lock, write_json
@@ -82,6 +84,25 @@ def _without(section: object, name: str, ignores: tuple[str, ...]) -> object:
     return {k: _without(v, k, inner) for k, v in section.items() if k not in inner}
 
 
+def real_paths(config: dict) -> dict:
+    """`config` (a config as a dict) with every local path key resolved through symlinks: a stage whose inputs were
+    named through a linked folder (benchmarks/zero_shot.py links a prepared workdir's stages into its own) read the
+    same files as one that names them directly, and is up to date for both."""
+    def real(value):
+        return value if not isinstance(value, str) or "://" in value else os.path.realpath(value)
+
+    out = copy.deepcopy(config)
+    for key in (*PATH_KEYS, "teacher.additional", "ppo.checkpoints"):
+        *parents, name = key.split(".")
+        node = out
+        for part in parents:
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict) and name in node:
+            value = node[name]
+            node[name] = [real(v) for v in value] if isinstance(value, list) else real(value)
+    return out
+
+
 def already_done(stage: Stage, cfg: Config, out: Path) -> bool:
     """True when `out` holds finished outputs of this stage made from the same config sections it reads."""
     try:
@@ -92,7 +113,7 @@ def already_done(stage: Stage, cfg: Config, out: Path) -> bool:
         saved = config_to_dict(config_from_dict(saved, stored=str(out / "config.yaml")))
     except (ConfigError, TypeError):
         return False
-    now = config_to_dict(cfg)
+    saved, now = real_paths(saved), real_paths(config_to_dict(cfg))
     ign = stage.ignores + CONSOLE_ONLY
     same = all(_without(saved[k], k, ign) == _without(now[k], k, ign) for k in stage.depends)
     return (out / "metrics.json").is_file() and same and all((out / f).exists() for f in stage.outputs)
