@@ -8,10 +8,12 @@ from rlkd.reports.results_docs import (
     OWN_RECIPE,
     claim,
     headline,
+    noninferior,
     render,
     zero_shot_block,
     zero_shot_claim,
     zero_shot_headline,
+    zero_shot_recipe_block,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,9 +69,33 @@ def test_a_zero_shot_policy_pays_only_by_a_point_outside_the_floor_over_three_pp
     assert not zero_shot_claim(zero_shot_summary(0.3, 2.5))  # inside the A/A interval
     assert not zero_shot_claim(zero_shot_summary(0.8, 2.0, runs=2))
     families = {"signals": {"signals-l40": zero_shot_summary(0.8, 2.0), "signals-l64": zero_shot_summary(-1, -0.1)}}
-    line = zero_shot_headline(families)
+    line = zero_shot_headline(families, {})
     assert "on 1 of 2 tasks (signals/signals-l40), is below it on 1 (signals/signals-l64)" in line
     assert "3 PPO runs" in line and "open-loop replay (what feedback adds, PPO run 1) on 0" in line
     table = zero_shot_block(families)
     assert "| signals-l40 | test | 50.00 | +1.40 [+0.80, +2.00] 50/72 |" in table and "| yes |" in table
-    assert zero_shot_headline({}).startswith("No pretrained policy has been judged")
+    assert zero_shot_headline({}, {}).startswith("No pretrained policy has been judged")
+
+
+def recipe_result(low, high):
+    d = {"mean": (low + high) / 2 if low is not None else 0.3, "ci_low": low, "ci_high": high, "runs": 3}
+    return {"command": "zero_shot_recipe.py --leave-out signals", "commit": "abc1234", "ppo_runs": 3,
+            "seeds": list(range(20000, 20024)), "epoch": "last", "policy": {"test": 50.0, "val": 51.0},
+            "kd_after_recipe": {"test": 50.5, "val": 51.5}, "recipe": {"trials": 12, "target_runs": 42.8},
+            "policy_minus_kd_after_recipe": {"test": d, "val": d}, "kd_after_recipe_minus_kd": {"test": d, "val": d}}
+
+
+def test_saving_the_tuning_needs_a_lower_bound_above_minus_half_and_a_narrow_interval():
+    assert noninferior(recipe_result(-0.4, 1.0))  # half-width 0.7
+    assert not noninferior(recipe_result(-0.6, 0.8))  # the lower bound is below -0.5
+    assert not noninferior(recipe_result(-0.4, 1.2))  # half-width 0.8: too wide to say
+    assert not noninferior(recipe_result(None, 1.0))  # one seed: no interval
+    recipe = {"signals": {"signals-l40": recipe_result(-0.4, 1.0), "signals-l64": recipe_result(-2.0, -0.5)}}
+    table = zero_shot_recipe_block(recipe)
+    assert "| signals-l40 | test | 50.00 | 50.50 | +0.30 [-0.40, +1.00] | +0.30 [-0.40, +1.00] | 12, 42.8 | yes |" \
+        in table and "| signals-l64 | test |" in table and "| no |" in table
+    families = {"signals": {"signals-l40": zero_shot_summary(0.8, 2.0)}}
+    line = zero_shot_headline(families, recipe)
+    assert "(≤ 43 target runs of tuning each) it is non-inferior on 1 of 2 and below it on 1" in line
+    assert "against KD after `rlkd recipe` it has not been measured yet" in zero_shot_headline(families, {})
+    assert zero_shot_recipe_block({}).rstrip().endswith("has been committed yet.")
