@@ -119,6 +119,7 @@ def main() -> None:
         }
         result["noninferior"] = noninferior(result)
         if args.evidence:
+            (ROOT / ZERO_SHOT_RECIPE_DIR / args.leave_out).mkdir(parents=True, exist_ok=True)
             write_json(ROOT / ZERO_SHOT_RECIPE_DIR / args.leave_out / f"{evaluated.name}.json", result)
         results[evaluated.name] = result
         d = result["policy_minus_kd_after_recipe"]["test"]
