@@ -30,9 +30,8 @@ from rlkd.curriculum.policies import baseline_policies
 from rlkd.distill.inputs import teacher_files
 from rlkd.env.episode import PolicyRun
 from rlkd.models.imported import import_from_working_dir
-from rlkd.reports.evaluate import teacher_labels
+from rlkd.reports.evaluate import pooled_over_ppo_runs, teacher_labels
 from rlkd.reports.results_docs import ZERO_SHOT_RECIPE_DIR, noninferior, zero_shot_recipe_block
-from rlkd.reports.stats import hierarchical_bootstrap
 from rlkd.reports.summary import SUMMARY_FILE, git_commit
 from rlkd.stages import STAGES, already_done, execute
 from rlkd.stages.recipe import RECIPE_FILE, recipe_wiring
@@ -41,14 +40,6 @@ from rlkd.workdir import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SPLITS = ("test", "val")
-
-
-def pooled(a: list[list[dict]], b: list[dict], split: str) -> dict:
-    """a's runs (one list per PPO run) minus b's, seed by seed, pooled over the PPO runs."""
-    key = f"{split}_acc_last_epoch"
-    diffs = [[x[key] - y[key] for x, y in zip(run, b, strict=True)] for run in a]
-    s = hierarchical_bootstrap(diffs, crossed=True)
-    return {k: s[k] for k in ("mean", "ci_low", "ci_high", "runs")}
 
 
 def kd_after_recipe(cfg, folder: Path, seeds: list[int]) -> tuple[list[dict], dict]:
@@ -114,8 +105,8 @@ def main() -> None:
                        "seed_ranges": recipe.get("seed_ranges", {})},
             "policy": {s: mean([mean([r[f"{s}_acc_last_epoch"] for r in run]) for run in policies]) for s in SPLITS},
             "kd_after_recipe": {s: mean([r[f"{s}_acc_last_epoch"] for r in kd]) for s in SPLITS},
-            "policy_minus_kd_after_recipe": {s: pooled(policies, kd, s) for s in SPLITS},
-            "kd_after_recipe_minus_kd": {s: pooled([kd], runs["kd (all data)"], s) for s in SPLITS},
+            "policy_minus_kd_after_recipe": pooled_over_ppo_runs(policies, {"kd after recipe": kd})["kd after recipe"],
+            "kd_after_recipe_minus_kd": pooled_over_ppo_runs([kd], {"kd": runs["kd (all data)"]})["kd"],
         }
         result["noninferior"] = noninferior(result)
         if args.evidence:

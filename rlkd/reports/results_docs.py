@@ -43,10 +43,14 @@ def _num(value) -> str:
     return "n/a" if value is None else f"{value:+.2f}"
 
 
+def _interval(d: dict) -> str:
+    """'mean [low, high]'; a bound summary.json holds as null (one seed: no interval) reads n/a."""
+    return f"{_num(d['mean'])} [{_num(d['ci_low'])}, {_num(d['ci_high'])}]"
+
+
 def _ci(interval: dict) -> str:
-    """'mean [low, high] wins/n'; a bound summary.json holds as null (one seed: no interval) reads n/a."""
-    return (f"{_num(interval['mean'])} [{_num(interval['ci_low'])}, {_num(interval['ci_high'])}] "
-            f"{interval['wins']}/{interval['n']}")
+    """'mean [low, high] wins/n'."""
+    return f"{_interval(interval)} {interval['wins']}/{interval['n']}"
 
 
 def load_zero_shot(root: Path, folder: str = ZERO_SHOT_DIR) -> dict[str, dict[str, dict]]:
@@ -173,10 +177,6 @@ def noninferior(result: dict) -> bool:
     d = result["policy_minus_kd_after_recipe"]["test"]
     return (d["ci_low"] is not None and d["ci_low"] > NONINFERIOR_LOW
             and (d["ci_high"] - d["ci_low"]) / 2 <= NONINFERIOR_HALF_WIDTH)
-
-
-def _interval(d: dict) -> str:
-    return f"{_num(d['mean'])} [{_num(d['ci_low'])}, {_num(d['ci_high'])}]"
 
 
 def zero_shot_recipe_block(families: dict[str, dict[str, dict]]) -> str:
