@@ -86,6 +86,7 @@ def main() -> None:
         sys.exit(f"zero_shot_recipe: no evaluated task under {out / 'evaluate'}: run benchmarks/zero_shot.py "
                  f"--leave-out {args.leave_out} first")
     command = shlex.join(["zero_shot_recipe.py", *sys.argv[1:]])
+    commit = git_commit(ROOT)  # before the first evidence file is written: writing them dirties the checkout
     results = {}
     for evaluated in folders:
         start = time.perf_counter()
@@ -95,7 +96,7 @@ def main() -> None:
         policies = [runs["policy"]] + [runs[f"policy, PPO run {i}"] for i in range(2, summary["ppo_runs"] + 1)]
         kd, recipe = kd_after_recipe(cfg, out / "recipe" / evaluated.name, summary["seeds"])
         result = {
-            "version": 1, "commit": git_commit(ROOT), "command": command, "task": evaluated.name,
+            "version": 1, "commit": commit, "command": command, "task": evaluated.name,
             "seed_range": summary["seed_range"], "seeds": summary["seeds"], "ppo_runs": summary["ppo_runs"],
             "epoch": "last", "zero_shot_commit": summary["commit"],
             "recipe": {"overrides": recipe["overrides"], "trials": recipe["trials"],
