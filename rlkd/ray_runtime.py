@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from rlkd.config import task_config
 from rlkd.console import filter_harmless_lines
 from rlkd.errors import RlkdError
 from rlkd.models.imported import config_modules
@@ -27,8 +28,9 @@ LOOPBACK_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 def start_ray(cfg, address: Optional[str] = None) -> None:
     """`ensure_ray` for a stage: the config's cluster (resources.ray_address, or `address`), and the user's modules
-    the config names (models, data loaders) shipped to every worker."""
-    ensure_ray(address or cfg.resources.ray_address, py_modules=config_modules(cfg))
+    the config and each of its env.tasks name (models, data loaders) shipped to every worker."""
+    modules = {m.__name__: m for c in [cfg, *(task_config(cfg, t) for t in cfg.env.tasks)] for m in config_modules(c)}
+    ensure_ray(address or cfg.resources.ray_address, py_modules=list(modules.values()))
 
 
 def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, py_modules: Sequence = ()) -> None:

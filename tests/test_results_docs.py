@@ -1,6 +1,7 @@
 """docs/results.md's evidence section and README's headline are generated from docs/evidence/*.json."""
 
 import copy
+import subprocess
 from pathlib import Path
 
 from rlkd.reports.results_docs import (
@@ -15,6 +16,7 @@ from rlkd.reports.results_docs import (
     zero_shot_headline,
     zero_shot_recipe_block,
 )
+from rlkd.reports.summary import git_commit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,3 +101,22 @@ def test_saving_the_tuning_needs_a_lower_bound_above_minus_half_and_a_narrow_int
     assert "(≤ 43 target runs of tuning each) it is non-inferior on 1 of 2 and below it on 1" in line
     assert "against KD after `rlkd recipe` it has not been measured yet" in zero_shot_headline(families, {})
     assert zero_shot_recipe_block({}).rstrip().endswith("has been committed yet.")
+
+
+def test_the_commit_is_dirty_for_changed_code_not_for_changed_docs(tmp_path):
+    """A benchmark writing its evidence into docs/ must not mark the runs after its first as made by changed code."""
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "docs").mkdir()
+    for name in ("code.py", "docs/evidence.json"):
+        (tmp_path / name).write_text("1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    clean = git_commit(tmp_path)
+    assert clean is not None and not clean.endswith("-dirty")
+    (tmp_path / "docs" / "evidence.json").write_text("2\n")
+    assert git_commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("2\n")
+    assert git_commit(tmp_path) == clean + "-dirty"

@@ -1,6 +1,7 @@
 """env.tasks: PPO's episodes drawn from a family of tasks, each the target with its own overrides."""
 
 import json
+import time
 from collections import Counter
 
 import numpy as np
@@ -10,7 +11,9 @@ from rlkd.config import episode_configs, load_config
 from rlkd.curriculum.actions import action_dims
 from rlkd.env import CurriculumEnv, env_config_for
 from rlkd.env.curriculum_env import draw_task
-from rlkd.errors import ConfigError
+from rlkd.errors import ConfigError, DataError, RlkdError
+from rlkd.stages.base import Stage
+from rlkd.stages.tasks import Job, most_at_once, run_jobs
 from tests.conftest import run_overrides
 from tests.test_vector_env import step_both
 
@@ -139,35 +142,47 @@ def test_ppo_trains_across_tasks_on_a_remote_env_runner(tmp_path, teacher_dir, s
 
 @pytest.mark.slow
 def test_the_pipeline_prepares_each_tasks_teacher_and_shards_then_trains_across_them(tmp_path, ray_session, capsys):
-    """A noisy-label task needs a teacher trained on its own labels; a shorter budget changes neither teacher nor
-    shards, so that task uses the pipeline's own; a task that names its shards is taken as is."""
+    """A noisy-label task needs a teacher trained on its own labels (two of them train side by side as Ray tasks);
+    a shorter budget changes neither teacher nor shards, so that task uses the pipeline's own, or the noisy task's;
+    a task that names its shards is taken as is."""
     from tests.test_errors import load_launch
     from tests.test_pipeline import TINY, sets
 
     launch_main, work = load_launch().main, tmp_path / "work"
     tasks = tasks_of({"name": "noisy", "overrides": ["data.label_noise.rate=0.3"]},
+                     {"name": "noisier", "overrides": ["data.label_noise.rate=0.4"]},
+                     {"name": "noisy-short", "overrides": ["data.label_noise.rate=0.3", "env.budget=0.5"]},
                      {"name": "short", "overrides": ["env.budget=0.5"]},
                      {"name": "mine", "overrides": ["distill.epochs=1", f"data.shards={work / 'precompute' / 'shards'}",
                                                     f"teacher.checkpoint={work / 'teacher' / 'teacher.safetensors'}"]})
     args = ["--workdir", str(work), "--stage", "teacher,precompute,train", *sets(TINY + [tasks])]
     assert launch_main(args) == 0
     printed = capsys.readouterr().out
-    assert "[tasks/noisy/teacher] running into" in printed and "[tasks/noisy/precompute] running into" in printed
+    for task in ("noisy", "noisier"):
+        assert all(f"[tasks/{task}/{stage}] running into" in printed for stage in ("teacher", "precompute"))
+    assert "[tasks] 2 teachers as Ray tasks, 2 at once at most" in printed
     assert "tasks/mine" not in printed  # it named its own shards
     assert f"[tasks/short/teacher] the same as {work / 'teacher'}" in printed
     assert f"[tasks/short/precompute] the same as {work / 'precompute'}" in printed
-    noisy = json.loads((work / "tasks" / "noisy" / "precompute" / "shards" / "manifest.json").read_text())
-    main_manifest = json.loads((work / "precompute" / "shards" / "manifest.json").read_text())
-    assert noisy["data"]["splits"]["train"]["fingerprint"] != main_manifest["data"]["splits"]["train"]["fingerprint"]
+    noisy_work = work / "tasks" / "noisy"
+    assert f"[tasks/noisy-short/teacher] the same as {noisy_work / 'teacher'}" in printed
+    assert f"[tasks/noisy-short/precompute] the same as {noisy_work / 'precompute'}" in printed
+    noisy, noisier, main_manifest = (json.loads((folder / "shards" / "manifest.json").read_text()) for folder in
+                                     (noisy_work / "precompute", work / "tasks" / "noisier" / "precompute",
+                                      work / "precompute"))
+    fingerprints = {m["data"]["splits"]["train"]["fingerprint"] for m in (noisy, noisier, main_manifest)}
+    assert len(fingerprints) == 3  # each noise rate's labels, and the clean ones
     trained = load_config(work / "train" / "config.yaml")
     wired = {task.name: task.overrides for task in trained.env.tasks}
-    assert f"data.shards={work / 'tasks' / 'noisy' / 'precompute' / 'shards'}" in wired["noisy"]
+    assert f"data.shards={noisy_work / 'precompute' / 'shards'}" in wired["noisy"]
+    assert f"data.shards={noisy_work / 'precompute' / 'shards'}" in wired["noisy-short"]
     assert f"data.shards={work / 'precompute' / 'shards'}" in wired["short"]
-    assert wired["mine"] == json.loads(tasks.split("=", 1)[1])[2]["overrides"]  # nothing wired in
+    assert wired["mine"] == json.loads(tasks.split("=", 1)[1])[4]["overrides"]  # nothing wired in
     assert launch_main(args) == 0  # again: every stage, the tasks' included, is up to date
     again = capsys.readouterr().out
     assert "running into" not in again and "[tasks/noisy/teacher] up to date" in again
     assert f"[tasks/short/teacher] the same as {work / 'teacher'}" in again
+    assert f"[tasks/noisy-short/teacher] the same as {noisy_work / 'teacher'}" in again
     assert "[train] up to date" in again
     # more iterations: training across the tasks goes on from its last checkpoint, as after a kill, and the
     # tasks' teachers and shards stay as they are
@@ -177,3 +192,29 @@ def test_the_pipeline_prepares_each_tasks_teacher_and_shards_then_trains_across_
     assert "train: resumed from" in more and "at iteration 1" in more
     history = json.loads((work / "train" / "metrics.json").read_text())["history"]
     assert [row["iteration"] for row in history] == [2]
+
+
+def test_most_at_once_counts_overlapping_runs():
+    spans = [{"started": 0, "ended": 2}, {"started": 1, "ended": 3}, {"started": 3, "ended": 4},
+             {"started": 1.5, "ended": 1.6}]
+    assert most_at_once(spans) == 3  # 1.5 to 1.6 inside both of the first two; 3 starts as the second ends
+    assert most_at_once([{"started": 0, "ended": 1}, {"started": 1, "ended": 2}]) == 1
+    assert most_at_once([]) == 0
+
+
+def test_task_stages_run_side_by_side_as_ray_tasks_and_a_failure_names_its_task(tmp_path, ray_session, capsys):
+    """Real Ray tasks on the local Ray; the stage is a stand-in that takes a second, or fails like a bad data file."""
+    def slow_or_failing(cfg, out):
+        if out.name == "bad":
+            raise DataError(f"{out}/train.csv: no such file")
+        time.sleep(1.0)
+        return {"worked": True}
+
+    stage, cfg = Stage("teacher", slow_or_failing, "a stand-in teacher"), load_config(None, [])
+    run_jobs(stage, [Job("a", cfg, tmp_path / "a"), Job("b", cfg, tmp_path / "b")], cfg)
+    assert "[tasks] 2 teachers as Ray tasks, 2 at once at most" in capsys.readouterr().out
+    for name in ("a", "b"):
+        assert json.loads((tmp_path / name / "metrics.json").read_text())["worked"] is True
+    with pytest.raises(RlkdError, match=r"\[tasks/broken/teacher\] failed \(1 of 2 .*bad/train.csv: no such file"):
+        run_jobs(stage, [Job("fine", cfg, tmp_path / "fine"), Job("broken", cfg, tmp_path / "bad")], cfg)
+    assert (tmp_path / "fine" / "metrics.json").is_file()  # the other task's teacher is kept

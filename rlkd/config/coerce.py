@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import types
 import typing
@@ -12,6 +13,13 @@ from typing import Any, Literal
 
 from rlkd.config.renames import renamed, renamed_message
 from rlkd.errors import ConfigError
+
+
+@functools.cache
+def type_hints(cls: type) -> dict[str, Any]:
+    """A dataclass's resolved field types, once per class: resolving them is most of what building a config costs,
+    and a config with many tasks is built once per task entry."""
+    return typing.get_type_hints(cls)
 
 
 def type_name(tp: Any) -> str:
@@ -93,7 +101,7 @@ def check_finite(value: Any, path: str) -> None:
 
 def build(cls: type, data: dict, path: str = "") -> Any:
     """A dataclass from a raw mapping, every field coerced and every section's `validate(path)` run."""
-    hints = typing.get_type_hints(cls)
+    hints = type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
@@ -116,5 +124,5 @@ def field_type(root: type, keys: list[str]) -> Any:
             raise ConfigError(f"{'.'.join(keys[:depth])} is not a config section")
         if key not in {f.name for f in dataclasses.fields(tp)}:
             raise unknown_key(tp, key, ".".join(keys[:depth]))
-        tp = typing.get_type_hints(tp)[key]
+        tp = type_hints(tp)[key]
     return tp

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import typing
 from typing import Any
 
 import yaml
 
-from rlkd.config.coerce import field_type
+from rlkd.config.coerce import field_type, type_hints
 from rlkd.config.root import Config
 from rlkd.errors import ConfigError
 
@@ -55,7 +54,7 @@ def set_keys(item: str) -> list[str]:
     def leaves(path: str, tp: Any) -> list[str]:
         if not dataclasses.is_dataclass(tp):
             return [path]
-        hints = typing.get_type_hints(tp)
+        hints = type_hints(tp)
         return [key for f in dataclasses.fields(tp) for key in leaves(f"{path}.{f.name}", hints[f.name])]
 
     return leaves(".".join(keys), field_type(Config, keys))

@@ -5,6 +5,7 @@ the action is decoded around the config of the run it acts in, so the box's cent
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Optional
 
@@ -83,7 +84,8 @@ def _refusal(key: str, what: str) -> Optional[str]:
 
 def _check_entries(entries: list[str], data: dict, what: str, where: str) -> None:
     """Apply `entries` to `data` in order, each checked and the result validated: an error names the first
-    entry that breaks it."""
+    entry that breaks it. The config is built once when all apply; entry by entry only to find the one that broke it
+    (a family of tasks is checked whenever a config that lists it is loaded)."""
     for i, entry in enumerate(entries):
         try:
             keys = set_keys(entry)
@@ -91,6 +93,15 @@ def _check_entries(entries: list[str], data: dict, what: str, where: str) -> Non
                 why = _refusal(key, what)
                 if why:
                     raise ConfigError(("sets a whole section, so all of its keys; it " if len(keys) > 1 else "") + why)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}[{i}] = {entry!r}: {exc}") from None
+    try:
+        build(Config, apply_overrides(copy.deepcopy(data), entries))
+        return
+    except ConfigError:
+        pass
+    for i, entry in enumerate(entries):
+        try:
             apply_override(data, entry)
             build(Config, data)
         except ConfigError as exc:

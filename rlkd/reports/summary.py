@@ -20,12 +20,13 @@ LIMITS = "one teacher, one data split, one student architecture"
 
 
 def git_commit(root: Path) -> Optional[str]:
-    """The checkout's commit (with "-dirty" if it has uncommitted changes), or None outside a git checkout."""
+    """The checkout's commit (with "-dirty" if it has uncommitted changes outside docs/), or None outside a git
+    checkout. Changes to docs/ (the evidence a benchmark is writing, say) do not change what ran."""
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                                 check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs"],
+                               cwd=root, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("-dirty" if dirty else "")

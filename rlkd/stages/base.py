@@ -8,11 +8,12 @@ A stage takes the resolved config and its output folder and returns the metrics 
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 import yaml
@@ -103,17 +104,36 @@ def real_paths(config: dict) -> dict:
     return out
 
 
+def _inputs(stage: Stage, config: dict) -> dict:
+    """The config sections (as a dict with real paths) that `stage`'s outputs are made from."""
+    ign = stage.ignores + CONSOLE_ONLY
+    return {k: _without(config[k], k, ign) for k in stage.depends}
+
+
+def stage_inputs(stage: Stage, cfg: Config) -> dict:
+    """What `stage` would read of `cfg`: two configs with equal inputs make the same outputs."""
+    return _inputs(stage, real_paths(config_to_dict(cfg)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _stored_config(path: str, inode: int, mtime_ns: int, size: int) -> Optional[dict]:
+    """A stage folder's config.yaml as this rlkd reads it (old keys translated, keys added since at their defaults,
+    paths real), or None where it is unreadable. Read once per version of the file: a pipeline with many tasks asks
+    of every finished folder whether another task's stage would be the same."""
+    try:
+        saved = yaml.safe_load(Path(path).read_text())
+        return real_paths(config_to_dict(config_from_dict(saved, stored=path)))
+    except (OSError, yaml.YAMLError, ConfigError, TypeError):
+        return None
+
+
 def already_done(stage: Stage, cfg: Config, out: Path) -> bool:
     """True when `out` holds finished outputs of this stage made from the same config sections it reads."""
+    path = out / "config.yaml"
     try:
-        saved = yaml.safe_load((out / "config.yaml").read_text())
-    except (OSError, yaml.YAMLError):
+        stat = path.stat()
+    except OSError:
         return False
-    try:  # as this rlkd reads it: old keys translated, keys added since at their defaults
-        saved = config_to_dict(config_from_dict(saved, stored=str(out / "config.yaml")))
-    except (ConfigError, TypeError):
-        return False
-    saved, now = real_paths(saved), real_paths(config_to_dict(cfg))
-    ign = stage.ignores + CONSOLE_ONLY
-    same = all(_without(saved[k], k, ign) == _without(now[k], k, ign) for k in stage.depends)
-    return (out / "metrics.json").is_file() and same and all((out / f).exists() for f in stage.outputs)
+    saved = _stored_config(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return (saved is not None and _inputs(stage, saved) == stage_inputs(stage, cfg)
+            and (out / "metrics.json").is_file() and all((out / f).exists() for f in stage.outputs))
