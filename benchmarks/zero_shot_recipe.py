@@ -42,6 +42,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SPLITS = ("test", "val")
 
 
+def runs_on_seeds(cfg, policy, seeds: list[int], what: str, cached: Path, key: dict) -> list[dict]:
+    """Each seed's run of `policy` under `cfg` (seed, test and val last epoch), kept in `cached` for the same key."""
+    if cached.is_file():
+        saved = json.loads(cached.read_text())
+        if saved["seeds"] == seeds and saved.get("key") == key:
+            return saved["runs"]
+    runs, _ = run_grid(cfg, [PolicyRun(cfg, policy, s) for s in seeds], what)
+    runs = [{k: r[k] for k in ("seed", "test_acc_last_epoch", "val_acc_last_epoch")} for r in runs]
+    write_json(cached, {"seeds": seeds, "key": key, "runs": runs})
+    return runs
+
+
 def kd_after_recipe(cfg, folder: Path, seeds: list[int]) -> tuple[list[dict], dict]:
     """(KD's runs with the recipe the recipe stage chose on this task, its recipe.json with the stage's seconds)."""
     recipe_dir = folder / "recipe"
@@ -49,19 +61,32 @@ def kd_after_recipe(cfg, folder: Path, seeds: list[int]) -> tuple[list[dict], di
         execute(STAGES["recipe"], cfg, recipe_dir)
     wiring = recipe_wiring(recipe_dir)
     tuned = with_overrides(cfg, wiring)
-    cached = folder / "kd_runs.json"
-    if cached.is_file():
-        saved = json.loads(cached.read_text())
-        if saved["seeds"] == seeds and saved["wiring"] == wiring:
-            return saved["runs"], chosen(recipe_dir)
     name, overrides, kd = baseline_policies(tuned.env.budget, tuned.distill.mode,
                                             teacher_labels(teacher_files(tuned.teacher) or []))[0]
     assert name == "kd (all data)", name
-    runs, _ = run_grid(tuned, [PolicyRun(with_overrides(tuned, overrides), kd, s) for s in seeds],
-                       "kd after rlkd recipe")
-    runs = [{k: r[k] for k in ("seed", "test_acc_last_epoch", "val_acc_last_epoch")} for r in runs]
-    write_json(cached, {"seeds": seeds, "wiring": wiring, "runs": runs})
+    runs = runs_on_seeds(with_overrides(tuned, overrides), kd, seeds, "kd after rlkd recipe", folder / "kd_runs.json",
+                         {"wiring": wiring})
     return runs, chosen(recipe_dir)
+
+
+def evaluated_tasks(out: Path, tasks: str, leave_out: str) -> list[Path]:
+    """The folders of zero_shot.py's evaluations of the left-out family (those named in `tasks`, or all)."""
+    wanted = {t for t in tasks.split(",") if t}
+    folders = sorted(p for p in (out / "evaluate").glob("*") if (p / SUMMARY_FILE).is_file()
+                     and (not wanted or p.name in wanted))
+    if not folders:
+        sys.exit(f"{Path(sys.argv[0]).name}: no evaluated task under {out / 'evaluate'}: run benchmarks/zero_shot.py "
+                 f"--leave-out {leave_out} first")
+    return folders
+
+
+def zero_shot_runs(evaluated: Path) -> tuple[object, dict, dict, list[list[dict]]]:
+    """(the config the zero-shot evaluation ran, its summary, its runs per row, the runs of each PPO run's policy)."""
+    cfg = load_config(evaluated / "config.yaml")
+    summary = json.loads((evaluated / SUMMARY_FILE).read_text())
+    runs = json.loads((evaluated / "runs.json").read_text())
+    policies = [runs["policy"]] + [runs[f"policy, PPO run {i}"] for i in range(2, summary["ppo_runs"] + 1)]
+    return cfg, summary, runs, policies
 
 
 def chosen(recipe_dir: Path) -> dict:
@@ -79,21 +104,13 @@ def main() -> None:
     args = parser.parse_args()
     import_from_working_dir()  # the families' loaders by import path (examples.*), as `rlkd` resolves them
     out = Path(args.workdir).resolve() / args.leave_out
-    wanted = {t for t in args.tasks.split(",") if t}
-    folders = sorted(p for p in (out / "evaluate").glob("*") if (p / SUMMARY_FILE).is_file()
-                     and (not wanted or p.name in wanted))
-    if not folders:
-        sys.exit(f"zero_shot_recipe: no evaluated task under {out / 'evaluate'}: run benchmarks/zero_shot.py "
-                 f"--leave-out {args.leave_out} first")
+    folders = evaluated_tasks(out, args.tasks, args.leave_out)
     command = shlex.join(["zero_shot_recipe.py", *sys.argv[1:]])
-    commit = git_commit(ROOT)  # before the first evidence file is written: writing them dirties the checkout
+    commit = git_commit(ROOT)
     results = {}
     for evaluated in folders:
         start = time.perf_counter()
-        cfg = load_config(evaluated / "config.yaml")  # exactly what the zero-shot evaluation ran
-        summary = json.loads((evaluated / SUMMARY_FILE).read_text())
-        runs = json.loads((evaluated / "runs.json").read_text())
-        policies = [runs["policy"]] + [runs[f"policy, PPO run {i}"] for i in range(2, summary["ppo_runs"] + 1)]
+        cfg, summary, runs, policies = zero_shot_runs(evaluated)
         kd, recipe = kd_after_recipe(cfg, out / "recipe" / evaluated.name, summary["seeds"])
         result = {
             "version": 1, "commit": commit, "command": command, "task": evaluated.name,

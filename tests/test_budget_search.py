@@ -55,6 +55,20 @@ def test_the_tuned_row_spends_the_budget_and_no_more_than_one_trial_past_it(tmp_
     assert set(result["points_val_acc_last_epoch"]) == {"constant", "replay"}  # both points ran whole
 
 
+@pytest.mark.slow
+def test_one_schedule_is_searched_across_every_task_at_the_budget(tmp_path, teacher_dir, shards_dir, ray_session):
+    """With env.tasks and no policy to replay: each trial runs its schedule on both tasks, the recipe is the point."""
+    tasks = 'env.tasks=[{name: a, overrides: []}, {name: b, overrides: ["distill.epochs=2"]}]'
+    cfg = load_config(None, run_overrides(teacher_dir, shards_dir) + [
+        f"distill.epochs={EPOCHS}", f"tune.recipe.seeds={SEEDS}", "tune.recipe.grace_period=1", tasks])
+    budget = 25.0
+    result = tune_at_budget(cfg, tmp_path, budget, [])
+    assert set(result["points_val_acc_last_epoch"]) == {"constant"}
+    # the recipe on all data: task a's EPOCHS and task b's 2 epochs, on each seed
+    assert result["points_kd_epochs"]["constant"] == pytest.approx((EPOCHS + 2) * SEEDS)
+    assert budget <= result["spent_kd_epochs"] <= budget + (EPOCHS + 2) * SEEDS
+
+
 def test_the_budget_spent_survives_a_restart_of_the_stopper(tmp_path):
     """Tune restores the stopper as it was when the search began: what was spent must come back from the file."""
     path = tmp_path / "budget_spent.json"

@@ -8,11 +8,13 @@ from rlkd.reports.results_docs import (
     EQUAL_BUDGET,
     OWN_RECIPE,
     claim,
+    feedback_pays,
     headline,
     noninferior,
     render,
     zero_shot_block,
     zero_shot_claim,
+    zero_shot_fixed_block,
     zero_shot_headline,
     zero_shot_recipe_block,
 )
@@ -120,3 +122,24 @@ def test_the_commit_is_dirty_for_changed_code_not_for_changed_docs(tmp_path):
     assert git_commit(tmp_path) == clean
     (tmp_path / "code.py").write_text("2\n")
     assert git_commit(tmp_path) == clean + "-dirty"
+
+
+def test_feedback_pays_only_with_the_interval_above_zero_and_the_table_says_which():
+    interval = {"mean": 0.9, "ci_low": 0.1, "ci_high": 1.7, "wins": 50, "n": 72}
+    result = {"command": "zero_shot_fixed.py --leave-out tabular", "commit": "abc1234", "ppo_runs": 3,
+              "seeds": list(range(24)), "epoch": "last",
+              "search": {"trials": 30, "tasks": ["a", "b"], "spent_kd_epochs": 101.0, "budget_kd_epochs": 100.0,
+                         "seconds": 600.0, "points_val_acc_last_epoch": {"constant": 50.0},
+                         "chosen": {"recipe": {"distill.lr": 0.01}, "schedule": {"shape": "constant"},
+                                    "val_acc_last_epoch": 52.5}},
+              "policy": {"test": 50.0, "val": 51.0}, "fixed": {"test": 49.1, "val": 50.0},
+              "policy_minus_fixed": {"test": interval, "val": interval},
+              "fixed_minus_kd": {"test": interval, "val": interval},
+              "policy_minus_replay": {"test": interval, "val": interval}}
+    assert feedback_pays(result)
+    across = copy.deepcopy(result)
+    across["policy_minus_fixed"]["test"] = {**interval, "ci_low": -0.1}
+    assert not feedback_pays(across)
+    block = zero_shot_fixed_block({"tabular": {"t1": result, "t2": across}})
+    assert "| t1 | test | 50.00 | 49.10 | +0.90 [+0.10, +1.70] |" in block and block.count("| yes |") == 1
+    assert "30 trials over 2 training tasks, 101 of 100 KD epochs" in block

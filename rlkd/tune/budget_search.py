@@ -11,6 +11,10 @@ below either's. The experiment stops once the budget is spent and both points ha
 it overshoots by what the trials then running report next, less than one trial while the points finish early
 (they are the first trials). Chosen on val, on the choice range's
 baseline_search seeds; resumes after a kill like the recipe stage (rlkd.tune.kd_trials).
+
+On a config with env.tasks each trial runs its schedule on every task (benchmarks/zero_shot_fixed.py: the best
+single fixed schedule over a pretrained policy's training tasks, at that policy's RL budget); with no policy to
+replay, the recipe is the one point.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Optional, Sequence
 
-from rlkd.config import Config, config_from_dict, config_to_dict, with_overrides
+from rlkd.config import Config, config_from_dict, config_to_dict, task_config, with_overrides
 from rlkd.curriculum.actions import EpochAction
 from rlkd.curriculum.policies import LinearSchedule, ReplayActions
 from rlkd.distill.run import NonFiniteLossError
+from rlkd.env.curriculum_env import shared_inputs
 from rlkd.errors import RlkdError
 from rlkd.seeds import block_seeds
 from rlkd.tune.experiment import experiment_location
@@ -73,26 +78,36 @@ def schedule_policy(cfg: Config, schedule: dict, replay: Sequence[dict]):
 
 
 def schedule_trial(config: dict) -> None:
-    """The Tune function trainable: one schedule on `tune.recipe.seeds` runs stepped together; each epoch reports
-    their mean val accuracy and the KD epochs (training samples over the train size) the trial has spent."""
+    """The Tune function trainable: one schedule on `tune.recipe.seeds` runs stepped together, on every env.tasks
+    entry when the config lists tasks (one schedule across them all, each task's runs centred on its own recipe and
+    the trial's recipe keys), else on the config itself. Each epoch reports the mean val accuracy (tasks weighted
+    as PPO draws them) and the KD epochs the trial has spent: training samples over the config's own train size,
+    the unit the RL's budget is counted in."""
     from ray import tune
 
     base = config_from_dict(config["rlkd"])
-    point = {"recipe": config["recipe"], "schedule": config["schedule"]} in first_points(base)
-    cfg = with_overrides(base, recipe_overrides(config["recipe"]))
-    policy = schedule_policy(cfg, config["schedule"], config["replay"])
-    runs = [start_run(with_overrides(cfg, [f"distill.seed={seed}"]))
-            for seed in block_seeds(cfg.seeds.choice, "baseline_search", cfg.tune.recipe.seeds)]
-    train_size = len(runs[0].labels)
+    point = {"recipe": config["recipe"], "schedule": config["schedule"]} in first_points(base, bool(config["replay"]))
+    targets = [(task_config(base, t), t.weight) for t in base.env.tasks] or [(base, 1.0)]
+    seeds = block_seeds(base.seeds.choice, "baseline_search", base.tune.recipe.seeds)
+    lanes = []
+    for target, weight in targets:
+        cfg = with_overrides(target, recipe_overrides(config["recipe"]))
+        policy = schedule_policy(cfg, config["schedule"], config["replay"])
+        lanes += [(start_run(with_overrides(cfg, [f"distill.seed={seed}"])), policy, weight) for seed in seeds]
+    train_size = len(shared_inputs(base)[0].train.labels)
+    last_val = [0.0] * len(lanes)
     diverged = False
-    while not runs[0].finished and not diverged:
+    while not all(run.finished for run, _, _ in lanes) and not diverged:
         try:
-            val_acc = statistics.mean(run.epoch(policy.act(None, run.epoch_index, run.epochs))
-                                      .val_acc for run in runs)
+            for i, (run, policy, _) in enumerate(lanes):
+                if not run.finished:
+                    last_val[i] = run.epoch(policy.act(None, run.epoch_index, run.epochs)).val_acc
+            val_acc = statistics.fmean(last_val, weights=[weight for _, _, weight in lanes])
         except NonFiniteLossError:  # the worst schedule: reported as val 0, and not retried
             val_acc, diverged = 0.0, True
-        tune.report({"val_acc": val_acc, "epoch": runs[0].epoch_index, "finished": runs[0].finished and not diverged,
-                     "kd_epochs": sum(run.samples_seen for run in runs) / train_size, "diverged": diverged,
+        finished = all(run.finished for run, _, _ in lanes) and not diverged
+        tune.report({"val_acc": val_acc, "epoch": max(run.epoch_index for run, _, _ in lanes), "finished": finished,
+                     "kd_epochs": sum(run.samples_seen for run, _, _ in lanes) / train_size, "diverged": diverged,
                      "point": point})
 
 
@@ -100,9 +115,9 @@ SPENT_FILE = "budget_spent.json"
 SAVE_EVERY = 50  # results between saves of the spent budget: a kill loses at most this many results' accounting
 
 
-def budget_stopper(budget_epochs: float, path: Path):
-    """Stops the whole experiment once the trials' KD epochs add up to the budget and both fixed points have ended
-    (run whole, or diverged): the choice always has the recipe to fall back on.
+def budget_stopper(budget_epochs: float, path: Path, points: int = 2):
+    """Stops the whole experiment once the trials' KD epochs add up to the budget and the `points` fixed points
+    have ended (run whole, or diverged): the choice always has the recipe to fall back on.
 
     What was spent is saved to `path` (every SAVE_EVERY results and whenever a trial ends) and read back on first
     use: Tune restores the stopper as it was when the experiment began, so a resumed search would otherwise spend
@@ -136,18 +151,19 @@ def budget_stopper(budget_epochs: float, path: Path):
 
         def stop_all(self):
             self._load()
-            return sum(self.spent.values()) >= budget_epochs and len(self.points_ended) >= 2
+            return sum(self.spent.values()) >= budget_epochs and len(self.points_ended) >= points
 
     return BudgetStopper()
 
 
-def first_points(cfg: Config) -> list[dict]:
-    """The current recipe (constant, all data) and the policy's open-loop replay under it."""
+def first_points(cfg: Config, with_replay: bool = True) -> list[dict]:
+    """The current recipe (constant, all data) and, where there is a policy to replay, its open-loop replay under
+    it."""
     recipe = default_recipe(cfg)
     base = {"alpha_end": cfg.distill.alpha, "temperature_end": cfg.distill.temperature, "fraction_start": 1.0,
             "fraction_end": 1.0}
     return [{"recipe": recipe, "schedule": {**base, "shape": "constant"}},
-            {"recipe": recipe, "schedule": {**base, "shape": "replay"}}]
+            {"recipe": recipe, "schedule": {**base, "shape": "replay"}}][:2 if with_replay else 1]
 
 
 def budget_tuner(budget_epochs: float, replay: list[dict], spent_file: Path):
@@ -159,7 +175,7 @@ def budget_tuner(budget_epochs: float, replay: list[dict], spent_file: Path):
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
         t = cfg.tune
-        points = first_points(cfg)
+        points = first_points(cfg, bool(replay))
         # an endless search: without a cap it would queue trials far ahead of the CPUs, to be cut at the budget
         concurrent = t.max_concurrent_trials or max(1, int(ray.cluster_resources().get("CPU", 1)))
         search = BasicVariantGenerator(points_to_evaluate=points, max_concurrent=concurrent,
@@ -178,7 +194,8 @@ def budget_tuner(budget_epochs: float, replay: list[dict], spent_file: Path):
             trainable, param_space=space,
             tune_config=tune.TuneConfig(metric="val_acc", mode="max", num_samples=-1, scheduler=scheduler,
                                         search_alg=search, reuse_actors=True),  # keeps each worker's loaded data
-            run_config=tune.RunConfig(name=name, storage_path=storage, stop=budget_stopper(budget_epochs, spent_file),
+            run_config=tune.RunConfig(name=name, storage_path=storage,
+                                      stop=budget_stopper(budget_epochs, spent_file, len(points)),
                                       failure_config=tune.FailureConfig(max_failures=t.max_failures),
                                       **console))
 
@@ -201,17 +218,18 @@ def tune_at_budget(cfg: Config, out: Path, budget_epochs: float, policy_actions:
     whole = [row for row in rows if row["finished"]]
     if not whole:
         raise RlkdError(f"evaluate: {ROW}: no trial ran a whole run (the recipe itself diverged?); lower distill.lr")
-    points = first_points(cfg)
+    points = first_points(cfg, bool(replay))
     best = max(whole, key=lambda row: (row["val_acc_last_epoch"], {"recipe": row["recipe"],
                                                                    "schedule": row["schedule"]} == points[0]))
     print(f"evaluate: {ROW}: {len(rows)} trials, {spent:.0f} of {budget_epochs:.0f} KD epochs; chose "
           f"{best['schedule']['shape']} {' '.join(recipe_overrides(best['recipe']))} "
           f"(search val {best['val_acc_last_epoch']:.2f})",
           flush=True)
-    at_points = {point["schedule"]["shape"]: row["val_acc_last_epoch"] for point in points for row in whole
+    at_points = {point["schedule"]["shape"]: row for point in points for row in whole
                  if {"recipe": row["recipe"], "schedule": row["schedule"]} == point}
     return {"row": ROW, "budget_kd_epochs": budget_epochs, "spent_kd_epochs": spent, "trials": len(rows),
-            "points_val_acc_last_epoch": at_points,
+            "points_val_acc_last_epoch": {shape: row["val_acc_last_epoch"] for shape, row in at_points.items()},
+            "points_kd_epochs": {shape: row["kd_epochs"] for shape, row in at_points.items()},
             "seconds": time.perf_counter() - start, "chosen_on": "val", "chosen": best, "replay": replay,
             "seed_block": "baseline_search"}
 
