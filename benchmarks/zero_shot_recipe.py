@@ -50,6 +50,7 @@ def runs_on_seeds(cfg, policy, seeds: list[int], what: str, cached: Path, key: d
             return saved["runs"]
     runs, _ = run_grid(cfg, [PolicyRun(cfg, policy, s) for s in seeds], what)
     runs = [{k: r[k] for k in ("seed", "test_acc_last_epoch", "val_acc_last_epoch")} for r in runs]
+    cached.parent.mkdir(parents=True, exist_ok=True)
     write_json(cached, {"seeds": seeds, "key": key, "runs": runs})
     return runs
 

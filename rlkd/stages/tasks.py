@@ -61,9 +61,9 @@ def most_at_once(spans: list[dict]) -> int:
     return peak
 
 
-def run_jobs(stage: Stage, jobs: list[Job], cfg: Config) -> None:
-    """Run the jobs: side by side as Ray tasks for a stage in PARALLEL_STAGES, else one after another here."""
-    if stage.name not in PARALLEL_STAGES or len(jobs) < 2:
+def run_jobs(stage: Stage, jobs: list[Job], cfg: Config, parallel: tuple[str, ...] = PARALLEL_STAGES) -> None:
+    """Run the jobs: side by side as Ray tasks for a stage in `parallel`, else one after another here."""
+    if stage.name not in parallel or len(jobs) < 2:
         for job in jobs:
             execute(stage, job.cfg, job.out)
         return
@@ -89,11 +89,13 @@ def run_jobs(stage: Stage, jobs: list[Job], cfg: Config) -> None:
           f"{time.perf_counter() - start:.1f} s")
 
 
-def prepare_tasks(workdir: Path, cfg: Config, stages: dict[str, Stage], run: bool) -> tuple[list[str], bool]:
+def prepare_tasks(workdir: Path, cfg: Config, stages: dict[str, Stage], run: bool,
+                  parallel: tuple[str, ...] = PARALLEL_STAGES) -> tuple[list[str], bool]:
     """(the override that sets env.tasks with each task's teacher and shards wired in, whether any stage ran).
 
     `cfg` is the user's config before the pipeline's wiring: a task's teacher is trained on the task's data,
-    not read from the target's. With `run` false nothing runs (the wiring alone, for stages after PPO's)."""
+    not read from the target's. With `run` false nothing runs (the wiring alone, for stages after PPO's).
+    `parallel`: the stages whose runs go out side by side (benchmarks/task_prep_speed.py compares with none)."""
     if not cfg.env.tasks:
         return [], False
     tasks = [task for task in cfg.env.tasks if not prepared(task.overrides)]
@@ -129,7 +131,7 @@ def prepare_tasks(workdir: Path, cfg: Config, stages: dict[str, Stage], run: boo
                     print(f"[tasks/{task.name}/{name}] running into {out}")
             extra[task.name] += stage.wire(out)
         if run:
-            run_jobs(stage, jobs, cfg)
+            run_jobs(stage, jobs, cfg, parallel)
     wired = [{"name": task.name, "overrides": [*task.overrides, *extra.get(task.name, [])], "weight": task.weight}
              for task in cfg.env.tasks]
     return [f"env.tasks={json.dumps(wired)}"], run and bool(remade)
