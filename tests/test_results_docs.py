@@ -7,6 +7,7 @@ from pathlib import Path
 from rlkd.reports.results_docs import (
     EQUAL_BUDGET,
     OWN_RECIPE,
+    _fixed_clause,
     claim,
     feedback_pays,
     headline,
@@ -73,12 +74,12 @@ def test_a_zero_shot_policy_pays_only_by_a_point_outside_the_floor_over_three_pp
     assert not zero_shot_claim(zero_shot_summary(0.3, 2.5))  # inside the A/A interval
     assert not zero_shot_claim(zero_shot_summary(0.8, 2.0, runs=2))
     families = {"signals": {"signals-l40": zero_shot_summary(0.8, 2.0), "signals-l64": zero_shot_summary(-1, -0.1)}}
-    line = zero_shot_headline(families, {})
+    line = zero_shot_headline(families, {}, {})
     assert "on 1 of 2 tasks (signals/signals-l40), is below it on 1 (signals/signals-l64)" in line
     assert "3 PPO runs" in line and "open-loop replay (what feedback adds, PPO run 1) on 0" in line
     table = zero_shot_block(families)
     assert "| signals-l40 | test | 50.00 | +1.40 [+0.80, +2.00] 50/72 |" in table and "| yes |" in table
-    assert zero_shot_headline({}, {}).startswith("No pretrained policy has been judged")
+    assert zero_shot_headline({}, {}, {}).startswith("No pretrained policy has been judged")
 
 
 def recipe_result(low, high):
@@ -99,9 +100,9 @@ def test_saving_the_tuning_needs_a_lower_bound_above_minus_half_and_a_narrow_int
     assert "| signals-l40 | test | 50.00 | 50.50 | +0.30 [-0.40, +1.00] | +0.30 [-0.40, +1.00] | 12, 42.8 | yes |" \
         in table and "| signals-l64 | test |" in table and "| no |" in table
     families = {"signals": {"signals-l40": zero_shot_summary(0.8, 2.0)}}
-    line = zero_shot_headline(families, recipe)
+    line = zero_shot_headline(families, recipe, {})
     assert "(≤ 43 target runs of tuning each) it is non-inferior on 1 of 2 and below it on 1" in line
-    assert "against KD after `rlkd recipe` it has not been measured yet" in zero_shot_headline(families, {})
+    assert "against KD after `rlkd recipe` it has not been measured yet" in zero_shot_headline(families, {}, {})
     assert zero_shot_recipe_block({}).rstrip().endswith("has been committed yet.")
 
 
@@ -141,5 +142,9 @@ def test_feedback_pays_only_with_the_interval_above_zero_and_the_table_says_whic
     across["policy_minus_fixed"]["test"] = {**interval, "ci_low": -0.1}
     assert not feedback_pays(across)
     block = zero_shot_fixed_block({"tabular": {"t1": result, "t2": across}})
+    below = copy.deepcopy(result)
+    below["policy_minus_fixed"]["test"] = {**interval, "mean": -1.0, "ci_low": -1.5, "ci_high": -0.5}
+    clause = _fixed_clause({"tabular": {"t1": result, "t2": across, "t3": below}})
+    assert "it is ahead on 1 of 3 and below it on 1" in clause
     assert "| t1 | test | 50.00 | 49.10 | +0.90 [+0.10, +1.70] |" in block and block.count("| yes |") == 1
     assert "30 trials over 2 training tasks, 101 of 100 KD epochs" in block

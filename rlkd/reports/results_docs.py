@@ -253,7 +253,8 @@ def zero_shot_fixed_block(families: dict[str, dict[str, dict]]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def zero_shot_headline(families: dict[str, dict[str, dict]], recipe: dict[str, dict[str, dict]]) -> str:
+def zero_shot_headline(families: dict[str, dict[str, dict]], recipe: dict[str, dict[str, dict]],
+                       fixed: dict[str, dict[str, dict]]) -> str:
     tasks = {f"{family}/{task}": s for family, ts in families.items() for task, s in ts.items()}
     if not tasks:
         return "No pretrained policy has been judged zero-shot yet."
@@ -269,7 +270,8 @@ def zero_shot_headline(families: dict[str, dict[str, dict]], recipe: dict[str, d
             + (f" ({', '.join(paying)})" if paying else "")
             + f", is below it on {len(worse)}" + (f" ({', '.join(worse)})" if worse else "")
             + f", and beats its own open-loop replay (what feedback adds, PPO run 1) on {len(feedback)}"
-            + _recipe_clause(recipe) + " ([docs/results.md](docs/results.md#pretrained-policies)).")
+            + _recipe_clause(recipe) + _fixed_clause(fixed)
+            + " ([docs/results.md](docs/results.md#pretrained-policies)).")
 
 
 def _recipe_clause(recipe: dict[str, dict[str, dict]]) -> str:
@@ -282,6 +284,17 @@ def _recipe_clause(recipe: dict[str, dict[str, dict]]) -> str:
     return (f"; against KD after `rlkd recipe` on the same task (≤ {most:.0f} target runs of tuning each) it is "
             f"non-inferior on {sum(noninferior(r) for r in results.values())} of "
             f"{len(results)} and below it on {len(below)}")
+
+
+def _fixed_clause(fixed: dict[str, dict[str, dict]]) -> str:
+    """What the headline says of the policy against the best single fixed schedule over its training tasks."""
+    results = {f"{family}/{task}": r for family, ts in fixed.items() for task, r in ts.items()}
+    if not results:
+        return "; against the best single fixed schedule over its training tasks it has not been measured yet"
+    below = [name for name, r in results.items() if r["policy_minus_fixed"]["test"]["ci_high"] < 0]
+    return (f"; against the best single fixed schedule over its training tasks (tuned at the RL's budget) it is "
+            f"ahead on {sum(feedback_pays(r) for r in results.values())} of {len(results)} and below it on "
+            f"{len(below)}")
 
 
 def _replace_block(text: str, tag: str, body: str, path: str) -> str:
@@ -299,7 +312,7 @@ def render(root: Path) -> dict[str, str]:
                              "zero-shot-recipe": zero_shot_recipe_block(recipe),
                              "zero-shot-fixed": zero_shot_fixed_block(fixed)},
               README_FILE: {"headline": headline(summaries) + "\n",
-                            "pretrained": zero_shot_headline(zero_shot, recipe) + "\n"}}
+                            "pretrained": zero_shot_headline(zero_shot, recipe, fixed) + "\n"}}
     rendered = {}
     for path, bodies in blocks.items():
         text = (root / path).read_text()
