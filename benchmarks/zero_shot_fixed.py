@@ -1,21 +1,27 @@
 #!/usr/bin/env python
-"""Is feedback worth anything? The zero-shot policies against the best single fixed schedule over their training
-tasks, chosen by a tuner at the RL's budget.
+"""The zero-shot policies against tuned schedules at an RL's budget: is what the policy does worth its RL bill?
 
-For --leave-out F this runs the search behind `rlkd evaluate`'s "kd, tuned at the RL's budget"
-(rlkd.tune.budget_search) across the training tasks of the first zero-shot PPO run: each trial is one schedule
-(recipe keys, then a constant or linear label weight, temperature and share of data per epoch) run on every training
-task, ranked by the mean val accuracy over the tasks on the choice seeds, until that PPO run's own budget (its
-training samples) is spent. The chosen schedule then runs on every left-out task on the zero-shot evaluation's seeds,
-paired seed by seed with the zero-shot policies and pooled over the PPO runs as `rlkd evaluate` pools them. Issue 20's
-target: policy − this schedule > 0 with the interval above 0 (feedback pays). The open-loop replay of the policy's
+Both baselines are the search behind `rlkd evaluate`'s "kd, tuned at the RL's budget" (rlkd.tune.budget_search):
+recipe keys, then a constant or linear label weight, temperature and share of data per epoch, chosen on val on the
+choice seeds, until a budget of KD epochs is spent.
+
+- default, `fixed`: the best single fixed schedule over the policies' training tasks. The search runs across the
+  training tasks of the first zero-shot PPO run (each trial one schedule on every task, ranked by their mean val)
+  until that run's own RL budget (its training samples) is spent. Issue 20: policy − this > 0 with the interval
+  above 0 is what adapting to the task is worth.
+- `--per-task TARGET_RUNS`, `tuned`: KD tuned on each left-out task itself at the budget of an RL run on that task
+  (TARGET_RUNS target-run equivalents; the default config's PPO run costs 259.5).
+
+Each chosen schedule then runs on its left-out task on the zero-shot evaluation's seeds, paired seed by seed with the
+zero-shot policies and pooled over the PPO runs as `rlkd evaluate` pools them. The open-loop replay of the policy's
 own mean action on the task (zero_shot.py's row, PPO run 1) is reported beside it.
 
     python benchmarks/zero_shot_fixed.py --leave-out tabular --evidence
+    python benchmarks/zero_shot_fixed.py --leave-out tabular --per-task 259.5 --evidence
 
-reads runs/zero_shot/<left-out>/ (zero_shot.py's output), writes <that folder>/fixed/ and, with --evidence,
-docs/evidence/zero_shot_fixed/<left-out>/<task>.json, from which `scripts/write_results.py` writes docs/results.md's
-table.
+reads runs/zero_shot/<left-out>/ (zero_shot.py's output), writes <that folder>/fixed/ (or tuned/) and, with
+--evidence, docs/evidence/zero_shot_fixed/ (or zero_shot_tuned/) <left-out>/<task>.json, from which
+`scripts/write_results.py` writes docs/results.md's tables.
 """
 
 from __future__ import annotations
@@ -34,25 +40,37 @@ from rlkd.config import load_config, with_overrides
 from rlkd.data import load_data
 from rlkd.models.imported import import_from_working_dir
 from rlkd.reports.evaluate import pooled_over_ppo_runs
-from rlkd.reports.results_docs import REPLAY, ZERO_SHOT_FIXED_DIR, feedback_pays, zero_shot_fixed_block
+from rlkd.reports.results_docs import REPLAY, TUNED_BASELINES, baseline_block, policy_ahead
 from rlkd.reports.summary import git_commit
 from rlkd.tune.budget_search import chosen_control, read_rl_samples, rl_budget_epochs, tune_at_budget
 from rlkd.workdir import write_json
 
+SEARCH_KEYS = ("budget_kd_epochs", "spent_kd_epochs", "trials", "seconds", "chosen", "points_val_acc_last_epoch",
+               "tasks")
 
-def fixed_schedule(out: Path) -> dict:
-    """The search across the first PPO run's training tasks at its budget (run once, then read back)."""
-    found = out / "fixed" / "search.json"
+
+def searched(cfg, folder: Path, budget_epochs: float, about: dict) -> dict:
+    """The search on `cfg` at `budget_epochs` into `folder` (run once, then read back from search.json)."""
+    found = folder / "search.json"
     if found.is_file():
         return json.loads(found.read_text())
+    search = {**tune_at_budget(cfg, folder, budget_epochs, []), "tasks": [t.name for t in cfg.env.tasks], **about}
+    write_json(found, search)
+    return search
+
+
+def fixed_over_training_tasks(out: Path) -> dict:
+    """The one schedule across the first PPO run's training tasks, at that run's budget."""
     trained = out / "train-ppo0" / "train"
     cfg = load_config(trained / "config.yaml")  # PPO's config: every training task, its teacher and shards wired
     samples = read_rl_samples(json.loads((trained / "metrics.json").read_text()))
-    budget = rl_budget_epochs(samples, len(load_data(cfg.data).train.labels))
-    search = {**tune_at_budget(cfg, out / "fixed", budget, []), "tasks": [t.name for t in cfg.env.tasks],
-              "rl_samples": samples, "ppo_run": str(trained)}
-    write_json(found, search)
-    return search
+    return searched(cfg, out / "fixed", rl_budget_epochs(samples, len(load_data(cfg.data).train.labels)),
+                    {"rl_samples": samples, "ppo_run": str(trained)})
+
+
+def tuned_on_task(cfg, folder: Path, target_runs: float) -> dict:
+    """KD's schedule searched on the task itself, at `target_runs` of the task's own runs."""
+    return searched(cfg, folder, target_runs * cfg.distill.epochs * cfg.env.budget, {"target_runs": target_runs})
 
 
 def main() -> None:
@@ -60,45 +78,48 @@ def main() -> None:
     parser.add_argument("--leave-out", required=True, help="the family zero_shot.py left out")
     parser.add_argument("--workdir", default="runs/zero_shot", help="zero_shot.py's --workdir")
     parser.add_argument("--tasks", default="", help="comma-separated left-out tasks (default: every one evaluated)")
-    parser.add_argument("--evidence", action="store_true",
-                        help=f"write each task's comparison to {ZERO_SHOT_FIXED_DIR}/<left-out>/<task>.json")
+    parser.add_argument("--per-task", type=float, default=0.0, metavar="TARGET_RUNS",
+                        help="tune KD on each left-out task at this many target runs (default: one fixed schedule "
+                             "over the training tasks)")
+    parser.add_argument("--evidence", action="store_true", help="write each task's comparison to "
+                        "docs/evidence/zero_shot_fixed/ (zero_shot_tuned/ with --per-task) <left-out>/<task>.json")
     args = parser.parse_args()
     import_from_working_dir()  # the families' loaders by import path (examples.*), as `rlkd` resolves them
+    kind = "tuned" if args.per_task else "fixed"
     out = Path(args.workdir).resolve() / args.leave_out
     folders = evaluated_tasks(out, args.tasks, args.leave_out)
-    command = shlex.join(["zero_shot_fixed.py", *sys.argv[1:]])
+    command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
     commit = git_commit(ROOT)
-    search = fixed_schedule(out)
-    chosen = search["chosen"]
+    evidence = ROOT / TUNED_BASELINES[kind]["folder"] / args.leave_out
+    fixed = None if args.per_task else fixed_over_training_tasks(out)
     results = {}
     for evaluated in folders:
         start = time.perf_counter()
         cfg, summary, runs, policies = zero_shot_runs(evaluated)
-        overrides, policy = chosen_control(cfg, chosen, [])
-        fixed = runs_on_seeds(with_overrides(cfg, overrides), policy, summary["seeds"], "the fixed schedule",
-                              out / "fixed" / evaluated.name / "runs.json", {"chosen": chosen})
+        search = fixed or tuned_on_task(cfg, out / kind / evaluated.name, args.per_task)
+        overrides, policy = chosen_control(cfg, search["chosen"], [])
+        baseline = runs_on_seeds(with_overrides(cfg, overrides), policy, summary["seeds"], f"the {kind} schedule",
+                                 out / kind / evaluated.name / "runs.json", {"chosen": search["chosen"]})
         result = {
-            "version": 1, "commit": commit, "command": command, "task": evaluated.name,
+            "version": 1, "kind": kind, "commit": commit, "command": command, "task": evaluated.name,
             "seed_range": summary["seed_range"], "seeds": summary["seeds"], "ppo_runs": summary["ppo_runs"],
             "epoch": "last", "zero_shot_commit": summary["commit"],
-            "search": {key: search[key] for key in ("budget_kd_epochs", "spent_kd_epochs", "trials", "seconds",
-                                                    "chosen", "points_val_acc_last_epoch", "tasks", "ppo_run")},
-            "chosen_on": "val, mean over the training tasks, seeds.choice (baseline_search block)",
+            "search": {key: search[key] for key in SEARCH_KEYS}, "chosen_on": "val, seeds.choice (baseline_search)",
             "policy": {s: mean([mean([r[f"{s}_acc_last_epoch"] for r in run]) for run in policies]) for s in SPLITS},
-            "fixed": {s: mean([r[f"{s}_acc_last_epoch"] for r in fixed]) for s in SPLITS},
-            "policy_minus_fixed": pooled_over_ppo_runs(policies, {"fixed": fixed})["fixed"],
-            "fixed_minus_kd": pooled_over_ppo_runs([fixed], {"kd": runs["kd (all data)"]})["kd"],
+            "baseline": {s: mean([r[f"{s}_acc_last_epoch"] for r in baseline]) for s in SPLITS},
+            "policy_minus_baseline": pooled_over_ppo_runs(policies, {"baseline": baseline})["baseline"],
+            "baseline_minus_kd": pooled_over_ppo_runs([baseline], {"kd": runs["kd (all data)"]})["kd"],
             "policy_minus_replay": summary["policy_minus_control"][REPLAY],
         }
-        result["feedback_pays"] = feedback_pays(result)
+        result["policy_ahead"] = policy_ahead(result)
         if args.evidence:
-            (ROOT / ZERO_SHOT_FIXED_DIR / args.leave_out).mkdir(parents=True, exist_ok=True)
-            write_json(ROOT / ZERO_SHOT_FIXED_DIR / args.leave_out / f"{evaluated.name}.json", result)
+            evidence.mkdir(parents=True, exist_ok=True)
+            write_json(evidence / f"{evaluated.name}.json", result)
         results[evaluated.name] = result
-        d = result["policy_minus_fixed"]["test"]
-        print(f"{evaluated.name}: policy - fixed schedule {d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] "
-              f"test ({(time.perf_counter() - start) / 60:.1f} min)", flush=True)
-    print(zero_shot_fixed_block({args.leave_out: results}))
+        d = result["policy_minus_baseline"]["test"]
+        print(f"{evaluated.name}: policy - {kind} {d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] test "
+              f"({(time.perf_counter() - start) / 60:.1f} min)", flush=True)
+    print(baseline_block(kind, {args.leave_out: results}))
 
 
 if __name__ == "__main__":
