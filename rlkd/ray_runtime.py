@@ -29,8 +29,14 @@ LOOPBACK_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 def start_ray(cfg, address: Optional[str] = None) -> None:
     """`ensure_ray` for a stage: the config's cluster (resources.ray_address, or `address`), and the user's modules
     the config and each of its env.tasks name (models, data loaders) shipped to every worker."""
+    if ray_is_up():  # the modules were shipped when it started: no need to build every task's config again
+        return
     modules = {m.__name__: m for c in [cfg, *(task_config(cfg, t) for t in cfg.env.tasks)] for m in config_modules(c)}
     ensure_ray(address or cfg.resources.ray_address, py_modules=list(modules.values()))
+
+
+def ray_is_up() -> bool:
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
 
 
 def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, py_modules: Sequence = ()) -> None:
@@ -39,7 +45,7 @@ def ensure_ray(address: Optional[str] = None, num_cpus: Optional[int] = None, py
     `py_modules`: the user's modules every Ray worker must import (models by import path,
     `rlkd.models.imported.runtime_modules`), shipped with the job's runtime environment.
     """
-    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+    if ray_is_up():
         return
     filter_harmless_lines()  # the driver's; env runners drop theirs when they build rlkd's env (env_setup)
     runtime_env = {"py_modules": list(py_modules)} if py_modules else None

@@ -129,11 +129,17 @@ def _stored_config(path: str, inode: int, mtime_ns: int, size: int) -> Optional[
 
 def already_done(stage: Stage, cfg: Config, out: Path) -> bool:
     """True when `out` holds finished outputs of this stage made from the same config sections it reads."""
+    return done_with(stage, stage_inputs(stage, cfg), out)
+
+
+def done_with(stage: Stage, inputs: dict, out: Path) -> bool:
+    """`already_done` for inputs already read from a config (`stage_inputs`): one config checked against many
+    folders reads it once."""
     path = out / "config.yaml"
     try:
         stat = path.stat()
     except OSError:
         return False
     saved = _stored_config(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
-    return (saved is not None and _inputs(stage, saved) == stage_inputs(stage, cfg)
+    return (saved is not None and _inputs(stage, saved) == inputs
             and (out / "metrics.json").is_file() and all((out / f).exists() for f in stage.outputs))

@@ -16,7 +16,6 @@ Data (a Ray Data job inside a Ray task would wait for the CPUs its siblings hold
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 from rlkd.config import Config, task_config, with_overrides
 from rlkd.config.overrides import set_keys
 from rlkd.errors import RlkdError
-from rlkd.stages.base import Stage, already_done, execute, stage_inputs
+from rlkd.stages.base import Stage, done_with, execute, stage_inputs
 
 TASK_STAGES = ("teacher", "precompute")
 PARALLEL_STAGES = ("teacher",)  # the stages whose runs go out as Ray tasks side by side
@@ -45,15 +44,15 @@ class Job:
 
 
 def stage_job(stage: Stage, cfg: Config, out: Path) -> dict:
-    """One stage run in a Ray worker: where and when it ran, to say how many ran at once."""
+    """One stage run in a Ray worker: when it ran, to say how many ran at once."""
     started = time.time()
     execute(stage, cfg, out)
-    return {"pid": os.getpid(), "started": started, "ended": time.time()}
+    return {"started": started, "ended": time.time()}
 
 
 def most_at_once(spans: list[dict]) -> int:
-    """The largest number of runs whose [started, ended] overlap at one moment."""
-    edges = sorted([(s["started"], 1) for s in spans] + [(s["ended"], -1) for s in spans], key=lambda e: (e[0], e[1]))
+    """The largest number of runs whose [started, ended] overlap at one moment (at one moment, ends before starts)."""
+    edges = sorted([(s["started"], 1) for s in spans] + [(s["ended"], -1) for s in spans])
     running = peak = 0
     for _, step in edges:
         running += step
@@ -99,6 +98,7 @@ def prepare_tasks(workdir: Path, cfg: Config, stages: dict[str, Stage], run: boo
     if not cfg.env.tasks:
         return [], False
     tasks = [task for task in cfg.env.tasks if not prepared(task.overrides)]
+    configs = {task.name: task_config(cfg, task) for task in tasks}
     extra: dict[str, list[str]] = {task.name: [] for task in tasks}
     remade: set[str] = set()  # tasks whose inputs are made again this call: their later stages are stale
     for name in TASK_STAGES:
@@ -108,18 +108,18 @@ def prepare_tasks(workdir: Path, cfg: Config, stages: dict[str, Stage], run: boo
         jobs: list[Job] = []
         for task in tasks:
             out = workdir / TASKS_DIR / task.name / name
-            stage_cfg = with_overrides(task_config(cfg, task), extra[task.name])
+            stage_cfg = with_overrides(configs[task.name], extra[task.name])
             inputs = stage_inputs(stage, stage_cfg)
             same = next((folder for key, folder in planned if key == inputs), None)
             if same is None and task.name not in remade:
-                same = next((folder for folder in finished if already_done(stage, stage_cfg, folder)), None)
+                same = next((folder for folder in finished if done_with(stage, inputs, folder)), None)
             if same is not None:
                 out = same
                 if any(folder == same for _, folder in planned):
                     remade.add(task.name)
                 if run:
                     print(f"[tasks/{task.name}/{name}] the same as {out}")
-            elif task.name not in remade and already_done(stage, stage_cfg, out):
+            elif task.name not in remade and done_with(stage, inputs, out):
                 finished.append(out)
                 if run:
                     print(f"[tasks/{task.name}/{name}] up to date in {out}")

@@ -94,7 +94,7 @@ def schedule_trial(config: dict) -> None:
         cfg = with_overrides(target, recipe_overrides(config["recipe"]))
         policy = schedule_policy(cfg, config["schedule"], config["replay"])
         lanes += [(start_run(with_overrides(cfg, [f"distill.seed={seed}"])), policy, weight) for seed in seeds]
-    train_size = len(shared_inputs(base)[0].train.labels)
+    train_size = config["train_size"]
     last_val = [0.0] * len(lanes)
     diverged = False
     while not all(run.finished for run, _, _ in lanes) and not diverged:
@@ -183,6 +183,7 @@ def budget_tuner(budget_epochs: float, replay: list[dict], spent_file: Path):
         scheduler = keep_points_asha(points, time_attr="epoch", max_t=cfg.distill.epochs,
                                      grace_period=min(t.recipe.grace_period, cfg.distill.epochs))
         space = {"rlkd": config_to_dict(cfg), "replay": replay,
+                 "train_size": len(shared_inputs(cfg)[0].train.labels),  # the budget's unit, read here once
                  "recipe": {key: to_tune(spec) for key, spec in t.recipe.space.items()},
                  "schedule": {key: to_tune(spec) for key, spec in schedule_space(cfg).items()}}
         console = console_output(t.status_tables, {"schedule/shape": "shape",
