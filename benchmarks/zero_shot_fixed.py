@@ -40,7 +40,7 @@ from rlkd.config import load_config, with_overrides
 from rlkd.data import load_data
 from rlkd.models.imported import import_from_working_dir
 from rlkd.reports.evaluate import pooled_over_ppo_runs
-from rlkd.reports.results_docs import REPLAY, TUNED_BASELINES, baseline_block, policy_ahead
+from rlkd.reports.results_docs import REPLAY, ZERO_SHOT_BASELINES, baseline_block, policy_ahead
 from rlkd.reports.summary import git_commit
 from rlkd.tune.budget_search import chosen_control, read_rl_samples, rl_budget_epochs, tune_at_budget
 from rlkd.workdir import write_json
@@ -90,7 +90,7 @@ def main() -> None:
     folders = evaluated_tasks(out, args.tasks, args.leave_out)
     command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
     commit = git_commit(ROOT)
-    evidence = ROOT / TUNED_BASELINES[kind]["folder"] / args.leave_out
+    evidence = ROOT / ZERO_SHOT_BASELINES[kind]["folder"] / args.leave_out
     fixed = None if args.per_task else fixed_over_training_tasks(out)
     results = {}
     for evaluated in folders:

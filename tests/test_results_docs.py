@@ -127,8 +127,8 @@ def test_the_commit_is_dirty_for_changed_code_not_for_changed_docs(tmp_path):
     assert git_commit(tmp_path) == clean + "-dirty"
 
 
-@pytest.mark.parametrize("kind", ["fixed", "tuned"])
-def test_the_policy_is_ahead_of_a_tuned_baseline_only_with_the_interval_above_zero(kind):
+@pytest.mark.parametrize("kind", ["fixed", "tuned", "own"])
+def test_the_policy_is_ahead_of_a_baseline_only_with_the_interval_above_zero(kind):
     interval = {"mean": 0.9, "ci_low": 0.1, "ci_high": 1.7, "wins": 50, "n": 72}
     result = {"command": "zero_shot_fixed.py --leave-out tabular", "commit": "abc1234", "ppo_runs": 3,
               "seeds": list(range(24)), "epoch": "last",
@@ -136,6 +136,8 @@ def test_the_policy_is_ahead_of_a_tuned_baseline_only_with_the_interval_above_ze
                          "seconds": 600.0, "points_val_acc_last_epoch": {"constant": 50.0},
                          "chosen": {"recipe": {"distill.lr": 0.01}, "schedule": {"shape": "constant"},
                                     "val_acc_last_epoch": 52.5}},
+              "own_ppo_runs": [{"episodes": 300, "target_run_equivalents": 259.5, "seconds": 240.0},
+                               {"episodes": 300, "target_run_equivalents": 260.5, "seconds": 360.0}],
               "policy": {"test": 50.0, "val": 51.0}, "baseline": {"test": 49.1, "val": 50.0},
               "policy_minus_baseline": {"test": interval, "val": interval},
               "baseline_minus_kd": {"test": interval, "val": interval},
@@ -147,6 +149,8 @@ def test_the_policy_is_ahead_of_a_tuned_baseline_only_with_the_interval_above_ze
     block = baseline_block(kind, {"tabular": {"t1": result, "t2": across}})
     assert "| t1 | test | 50.00 | 49.10 | +0.90 [+0.10, +1.70] |" in block and block.count("| yes |") == 1
     assert ("30 trials over 2 training tasks, 101 of 100 KD epochs" in block) == (kind == "fixed")
+    assert ("| 30, 101 | yes |" in block) == (kind == "tuned")
+    assert ("| 2 × 300 episodes, 260.0 target runs, 5 min each | yes |" in block) == (kind == "own")
     below = copy.deepcopy(result)
     below["policy_minus_baseline"]["test"] = {**interval, "mean": -1.0, "ci_low": -1.5, "ci_high": -0.5}
     clause = _baseline_clause(kind, {"tabular": {"t1": result, "t2": across, "t3": below}})

@@ -21,6 +21,7 @@ from rlkd.reports.stats import (
     paired_bootstrap_examples,
     paired_summary,
     required_seeds,
+    two_sided_bootstrap,
 )
 
 
@@ -180,6 +181,34 @@ def test_a_seed_effect_shared_by_every_run_is_not_averaged_away_when_crossed():
     one_run = paired_summary(diffs[0], [0.0] * 12)
     assert half_width(crossed) > 1.4 * half_width(nested)  # nested shrinks the shared noise by ~1/sqrt(3)
     assert half_width(crossed) == pytest.approx(half_width(one_run), rel=0.3)  # runs add little here
+
+
+def test_two_sided_bootstrap_keeps_the_second_sides_run_spread():
+    # A: three PPO runs that agree; B: three that differ by whole points run to run, on the same 12 seeds
+    rng = np.random.default_rng(0)
+    seed_effect = rng.normal(0.0, 1.0, size=12)
+    a = [list(50.0 + seed_effect + rng.normal(0.0, 0.2, size=12)) for _ in range(3)]
+    b = [list(48.0 + offset + seed_effect + rng.normal(0.0, 0.2, size=12)) for offset in (-3.0, 0.0, 3.0)]
+    both = two_sided_bootstrap(a, b, n_boot=2000, seed=1)
+    b_mean = [float(np.mean(column)) for column in zip(*b)]
+    a_only = hierarchical_bootstrap([[x - y for x, y in zip(run, b_mean)] for run in a], 2000, seed=1, crossed=True)
+    assert both["mean"] == pytest.approx(float(np.mean(a) - np.mean(b))) == pytest.approx(a_only["mean"])
+    assert both["runs"] == [3, 3] and both["seeds_per_run"] == 12
+    assert half_width(both) > 3 * half_width(a_only)  # B's ±3-point runs are in the interval, not averaged away
+    shifted = two_sided_bootstrap([[x + 1.5 for x in run] for run in a], b, n_boot=2000, seed=1)
+    assert (shifted["ci_low"], shifted["ci_high"]) == pytest.approx((both["ci_low"] + 1.5, both["ci_high"] + 1.5))
+    same = two_sided_bootstrap(a, a, n_boot=500, seed=2)
+    assert same["ci_low"] < 0 < same["ci_high"] and same["mean"] == pytest.approx(0.0)
+
+
+def test_two_sided_bootstrap_rejects_bad_input():
+    with pytest.raises(ValueError, match="same seeds"):
+        two_sided_bootstrap([[1.0, 2.0]], [[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match="same seeds"):
+        two_sided_bootstrap([], [[1.0]])
+    with pytest.raises(ValueError, match="finite"):
+        two_sided_bootstrap([[1.0, float("nan")]], [[1.0, 2.0]])
+    assert math.isnan(two_sided_bootstrap([[1.0]], [[2.0]])["ci_low"])  # one run of one seed a side: nothing varies
 
 
 def test_hierarchical_bootstrap_rejects_bad_input():

@@ -36,6 +36,7 @@ from rlkd.reports.stats import (
     paired_bootstrap_examples,
     paired_summary,
     required_seeds,
+    two_sided_bootstrap,
 )
 from rlkd.seeds import range_seeds, refuse_used_seeds
 from rlkd.tune.budget_search import ROW as BUDGET_ROW
@@ -298,6 +299,23 @@ def pooled_over_ppo_runs(ppo_runs: list[list[dict]], results: dict[str, list[dic
             interval = hierarchical_bootstrap(diffs, EXAMPLE_BOOTSTRAPS, crossed=True)  # every run: the same seeds
             pooled[name][split] = {**interval, "wins": sum(d > 0 for run in diffs for d in run),
                                    "n": sum(len(run) for run in diffs)}
+    return pooled
+
+
+def pooled_between_ppo_runs(a: list[list[dict]], b: list[list[dict]]) -> dict[str, dict]:
+    """A − B on both splits where each side is several PPO runs on the same seeds (one policy against another):
+    both sides' runs and the shared seeds resampled (`two_sided_bootstrap`), plus wins and n over every
+    (A run, B run, seed)."""
+    seeds = [r["seed"] for r in a[0]]
+    if any([r["seed"] for r in run] != seeds for run in a + b):
+        raise ValueError("pooled_between_ppo_runs: every PPO run of both sides must run the same seeds, in one order")
+    pooled = {}
+    for split in ("test", "val"):
+        key = f"{split}_acc_last_epoch"
+        side_a, side_b = ([[r[key] for r in run] for run in side] for side in (a, b))
+        pooled[split] = {**two_sided_bootstrap(side_a, side_b, EXAMPLE_BOOTSTRAPS),
+                         "wins": sum(x > y for ra in side_a for rb in side_b for x, y in zip(ra, rb)),
+                         "n": len(side_a) * len(side_b) * len(seeds)}
     return pooled
 
 

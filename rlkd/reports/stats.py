@@ -8,6 +8,7 @@ is much wider than mean ± std suggests, which is the point of reporting it.
 Beside the seed interval (see /work/shared/EVALUATION.md):
 - `paired_bootstrap_examples`: the finite test set's share of the noise, a paired bootstrap over test examples;
 - `hierarchical_bootstrap`: the pooled interval for "the learned policy", PPO runs x student seeds;
+- `two_sided_bootstrap`: the same where both sides are several PPO runs (one policy against another);
 - `overlaps`: is a policy - control interval inside the A/A (noise floor) interval's reach;
 - `required_seeds`: how many seeds a target half-width needs, from a measured std of paired differences.
 
@@ -34,6 +35,8 @@ HIERARCHICAL_METHOD = ("two-stage hierarchical bootstrap (PPO runs, then seeds w
                        "percentile 95% interval")
 CROSSED_METHOD = ("two-stage bootstrap over PPO runs and student seeds, crossed (every run on the same seeds: one "
                   "seed resample shared by all chosen runs), percentile 95% interval")
+TWO_SIDED_METHOD = ("bootstrap over both sides' PPO runs and the student seeds, crossed (one seed resample shared by "
+                    "every run of both sides), percentile 95% interval")
 _CHUNK_ROWS = 256  # bootstrap replicates drawn at a time: bounds memory at _CHUNK_ROWS x n_examples indices
 
 
@@ -188,6 +191,38 @@ def hierarchical_bootstrap(diffs: Sequence[Sequence[float]], n_boot: int = 2000,
     low, high = (math.nan, math.nan) if degenerate else _percentile_interval(stats)
     return {"mean": mean, "ci_low": low, "ci_high": high, "runs": n_runs, "seeds_per_run": sizes,
             "n_boot": int(n_boot), "method": CROSSED_METHOD if crossed else HIERARCHICAL_METHOD}
+
+
+def two_sided_bootstrap(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], n_boot: int = 2000,
+                        seed: int = 0) -> dict:
+    """Pooled interval of A − B where each side is several PPO runs, every run measured on the same seeds (e.g. a
+    zero-shot policy against policies trained on the task itself).
+
+    `a`, `b`: one list per PPO run of that run's per-seed accuracies, in one seed order. Each replicate resamples
+    A's runs, B's runs and one seed resample shared by every run of both sides (the seeds' noise is common to all,
+    as in `hierarchical_bootstrap(crossed=True)`); its statistic is the mean of A's chosen runs' means minus B's.
+    Entering B as its per-seed mean instead would leave B's run-to-run spread out of the interval: too narrow.
+    Returns {"mean", "ci_low", "ci_high", "runs", "seeds_per_run", "n_boot", "method"}; "runs" is [A's, B's].
+    """
+    sides = [np.asarray(side, dtype=float) for side in (a, b)]
+    if any(side.ndim != 2 or side.size == 0 for side in sides) or sides[0].shape[1] != sides[1].shape[1]:
+        raise ValueError("two_sided_bootstrap needs, on each side, at least one PPO run of the same seeds, got "
+                         f"{[side.shape for side in sides]}")
+    if not all(np.isfinite(side).all() for side in sides):
+        raise ValueError("accuracies must be finite")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    n_seeds = sides[0].shape[1]
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n_boot)
+    for r in range(n_boot):
+        shared = rng.integers(0, n_seeds, size=n_seeds)
+        chosen = [side[rng.integers(0, len(side), size=len(side))] for side in sides]
+        stats[r] = chosen[0][:, shared].mean() - chosen[1][:, shared].mean()
+    low, high = _percentile_interval(stats) if n_seeds > 1 or max(map(len, sides)) > 1 else (math.nan, math.nan)
+    return {"mean": float(sides[0].mean() - sides[1].mean()), "ci_low": low, "ci_high": high,
+            "runs": [len(side) for side in sides], "seeds_per_run": n_seeds, "n_boot": int(n_boot),
+            "method": TWO_SIDED_METHOD}
 
 
 def half_width(summary: dict) -> float:
