@@ -15,7 +15,7 @@ from rlkd.distill.inputs import load_run_inputs
 from rlkd.distill.run import DistillationRun, order_stream_seed
 from rlkd.distill.samplers import SamplerAction, sample_indices
 from rlkd.env.episode import PolicyRun, run_policies, run_policy
-from rlkd.reports.evaluate import AA_ROW, BUDGET_ROW
+from rlkd.reports.evaluate import AA_ROW, BUDGET_ROW, pooled_between_ppo_runs
 from rlkd.reports.stats import format_paired, paired_summary
 from tests.conftest import POPULATION_OF_TWO, args_for, run_overrides
 
@@ -270,3 +270,19 @@ def test_evaluate_reports_each_ppo_run_and_pools_them(tmp_path, teacher_dir, sha
     assert summary["ppo_runs"] == 2 and summary["pooled_policy_minus_control"]["kd (all data)"]["test"]["n"] == 4
     assert summary["seed_range"] == {"seeds.evaluation": [20_000, 30_000]} and summary["epoch"] == "last"
     assert "kd, tuned at the RL's budget: not run (tune.tuned_baseline is false)" in report
+
+
+def test_one_set_of_ppo_runs_against_another_pairs_every_run_on_the_same_seeds():
+    def runs(accuracies):
+        return [{"seed": s, "test_acc_last_epoch": a, "val_acc_last_epoch": a - 1}
+                for s, a in zip((7, 8, 9), accuracies)]
+
+    a = [runs([60.0, 62.0, 61.0]), runs([64.0, 63.0, 62.0])]
+    b = [runs([60.0, 61.0, 60.0]), runs([61.0, 61.0, 65.0]), runs([59.0, 60.0, 61.0])]
+    pooled = pooled_between_ppo_runs(a, b)
+    assert pooled["test"]["mean"] == pytest.approx(62.0 - 60.8888889) == pytest.approx(pooled["val"]["mean"])
+    assert pooled["test"]["runs"] == [2, 3] and pooled["test"]["n"] == 18
+    assert pooled["test"]["wins"] == sum(x > y for ra in ([60, 62, 61], [64, 63, 62])
+                                         for rb in ([60, 61, 60], [61, 61, 65], [59, 60, 61]) for x, y in zip(ra, rb))
+    with pytest.raises(ValueError, match="same seeds"):
+        pooled_between_ppo_runs(a, [runs([60.0, 61.0, 60.0])[::-1]])

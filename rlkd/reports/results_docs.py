@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import re
-from statistics import mean
 from pathlib import Path
+from statistics import mean
 
 EVIDENCE_DIR = "docs/evidence"
 RESULTS_FILE = "docs/results.md"
