@@ -30,17 +30,15 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
-from statistics import mean
 
-from zero_shot_recipe import ROOT, SPLITS, evaluated_tasks, runs_on_seeds, zero_shot_runs
+from zero_shot_recipe import ROOT, against_baseline, evaluated_tasks, runs_on_seeds, zero_shot_runs
 
 from rlkd.config import load_config, with_overrides
 from rlkd.data import load_data
 from rlkd.models.imported import import_from_working_dir
 from rlkd.reports.evaluate import pooled_over_ppo_runs
-from rlkd.reports.results_docs import REPLAY, ZERO_SHOT_BASELINES, baseline_block, policy_ahead
+from rlkd.reports.results_docs import ZERO_SHOT_BASELINES, baseline_block
 from rlkd.reports.summary import git_commit
 from rlkd.tune.budget_search import chosen_control, read_rl_samples, rl_budget_epochs, tune_at_budget
 from rlkd.workdir import write_json
@@ -94,31 +92,16 @@ def main() -> None:
     fixed = None if args.per_task else fixed_over_training_tasks(out)
     results = {}
     for evaluated in folders:
-        start = time.perf_counter()
         cfg, summary, runs, policies = zero_shot_runs(evaluated)
         search = fixed or tuned_on_task(cfg, out / kind / evaluated.name, args.per_task)
         overrides, policy = chosen_control(cfg, search["chosen"], [])
         baseline = runs_on_seeds(with_overrides(cfg, overrides), policy, summary["seeds"], f"the {kind} schedule",
                                  out / kind / evaluated.name / "runs.json", {"chosen": search["chosen"]})
-        result = {
-            "version": 1, "kind": kind, "commit": commit, "command": command, "task": evaluated.name,
-            "seed_range": summary["seed_range"], "seeds": summary["seeds"], "ppo_runs": summary["ppo_runs"],
-            "epoch": "last", "zero_shot_commit": summary["commit"],
-            "search": {key: search[key] for key in SEARCH_KEYS}, "chosen_on": "val, seeds.choice (baseline_search)",
-            "policy": {s: mean([mean([r[f"{s}_acc_last_epoch"] for r in run]) for run in policies]) for s in SPLITS},
-            "baseline": {s: mean([r[f"{s}_acc_last_epoch"] for r in baseline]) for s in SPLITS},
-            "policy_minus_baseline": pooled_over_ppo_runs(policies, {"baseline": baseline})["baseline"],
-            "baseline_minus_kd": pooled_over_ppo_runs([baseline], {"kd": runs["kd (all data)"]})["kd"],
-            "policy_minus_replay": summary["policy_minus_control"][REPLAY],
-        }
-        result["policy_ahead"] = policy_ahead(result)
-        if args.evidence:
-            evidence.mkdir(parents=True, exist_ok=True)
-            write_json(evidence / f"{evaluated.name}.json", result)
-        results[evaluated.name] = result
-        d = result["policy_minus_baseline"]["test"]
-        print(f"{evaluated.name}: policy - {kind} {d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] test "
-              f"({(time.perf_counter() - start) / 60:.1f} min)", flush=True)
+        about = {"commit": commit, "command": command, "search": {key: search[key] for key in SEARCH_KEYS},
+                 "chosen_on": "val, seeds.choice (baseline_search)"}
+        pooled = pooled_over_ppo_runs(policies, {"baseline": baseline})["baseline"]
+        results[evaluated.name] = against_baseline(kind, evaluated.name, summary, runs, policies, [baseline], pooled,
+                                                   about, evidence if args.evidence else None)
     print(baseline_block(kind, {args.leave_out: results}))
 
 

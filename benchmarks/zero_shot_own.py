@@ -20,20 +20,17 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
-from statistics import mean
 
-from zero_shot_recipe import ROOT, SPLITS, evaluated_tasks, runs_on_seeds, zero_shot_runs
+from zero_shot_recipe import ROOT, against_baseline, evaluated_tasks, runs_on_seeds, zero_shot_runs
 
 from rlkd.config import with_overrides
 from rlkd.curriculum.policies import load_policy
 from rlkd.models.imported import import_from_working_dir
-from rlkd.reports.evaluate import pooled_between_ppo_runs, pooled_over_ppo_runs
-from rlkd.reports.results_docs import REPLAY, ZERO_SHOT_BASELINES, baseline_block, policy_ahead
+from rlkd.reports.evaluate import pooled_between_ppo_runs
+from rlkd.reports.results_docs import ZERO_SHOT_BASELINES, baseline_block
 from rlkd.reports.summary import git_commit
 from rlkd.stages import STAGES, already_done, execute
-from rlkd.workdir import write_json
 
 
 def trained_on_task(cfg, folder: Path, seed: int, overrides: list[str]) -> tuple[Path, dict]:
@@ -64,7 +61,6 @@ def main() -> None:
     evidence = ROOT / ZERO_SHOT_BASELINES["own"]["folder"] / args.leave_out
     results = {}
     for evaluated in evaluated_tasks(out, args.tasks, args.leave_out):
-        start = time.perf_counter()
         cfg, summary, runs, policies = zero_shot_runs(evaluated)
         own, costs = [], []
         for seed in [int(s) for s in args.ppo_seeds.split(",")]:
@@ -73,25 +69,11 @@ def main() -> None:
             own.append(runs_on_seeds(cfg, load_policy(str(checkpoint)), summary["seeds"], f"own policy, PPO seed "
                                      f"{seed}", folder / "runs.json", {"checkpoint": str(checkpoint.resolve())}))
             costs.append(cost)
-        result = {
-            "version": 1, "kind": "own", "commit": commit, "command": command, "task": evaluated.name,
-            "seed_range": summary["seed_range"], "seeds": summary["seeds"], "ppo_runs": summary["ppo_runs"],
-            "epoch": "last", "zero_shot_commit": summary["commit"],
-            "own_ppo_runs": [{"ppo_seed": int(s), **c} for s, c in zip(args.ppo_seeds.split(","), costs)],
-            "policy": {s: mean([mean([r[f"{s}_acc_last_epoch"] for r in run]) for run in policies]) for s in SPLITS},
-            "baseline": {s: mean([mean([r[f"{s}_acc_last_epoch"] for r in run]) for run in own]) for s in SPLITS},
-            "policy_minus_baseline": pooled_between_ppo_runs(policies, own),
-            "baseline_minus_kd": pooled_over_ppo_runs(own, {"kd": runs["kd (all data)"]})["kd"],
-            "policy_minus_replay": summary["policy_minus_control"][REPLAY],
-        }
-        result["policy_ahead"] = policy_ahead(result)
-        if args.evidence:
-            evidence.mkdir(parents=True, exist_ok=True)
-            write_json(evidence / f"{evaluated.name}.json", result)
-        results[evaluated.name] = result
-        d = result["policy_minus_baseline"]["test"]
-        print(f"{evaluated.name}: policy - own {d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] test "
-              f"({(time.perf_counter() - start) / 60:.1f} min)", flush=True)
+        about = {"commit": commit, "command": command,
+                 "own_ppo_runs": [{"ppo_seed": int(s), **c} for s, c in zip(args.ppo_seeds.split(","), costs)]}
+        results[evaluated.name] = against_baseline("own", evaluated.name, summary, runs, policies, own,
+                                                   pooled_between_ppo_runs(policies, own), about,
+                                                   evidence if args.evidence else None)
     print(baseline_block("own", {args.leave_out: results}))
 
 

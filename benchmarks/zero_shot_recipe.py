@@ -31,7 +31,7 @@ from rlkd.distill.inputs import teacher_files
 from rlkd.env.episode import PolicyRun
 from rlkd.models.imported import import_from_working_dir
 from rlkd.reports.evaluate import pooled_over_ppo_runs, teacher_labels
-from rlkd.reports.results_docs import ZERO_SHOT_RECIPE_DIR, noninferior, zero_shot_recipe_block
+from rlkd.reports.results_docs import REPLAY, ZERO_SHOT_RECIPE_DIR, noninferior, policy_ahead, zero_shot_recipe_block
 from rlkd.reports.summary import SUMMARY_FILE, git_commit
 from rlkd.stages import STAGES, already_done, execute
 from rlkd.stages.recipe import RECIPE_FILE, recipe_wiring
@@ -88,6 +88,31 @@ def zero_shot_runs(evaluated: Path) -> tuple[object, dict, dict, list[list[dict]
     runs = json.loads((evaluated / "runs.json").read_text())
     policies = [runs["policy"]] + [runs[f"policy, PPO run {i}"] for i in range(2, summary["ppo_runs"] + 1)]
     return cfg, summary, runs, policies
+
+
+def against_baseline(kind: str, task: str, summary: dict, runs: dict, policies: list[list[dict]],
+                     baseline: list[list[dict]], policy_minus_baseline: dict, about: dict,
+                     evidence: Path | None) -> dict:
+    """One left-out task's evidence against one of ZERO_SHOT_BASELINES (`baseline`: its runs, one list per PPO run
+    or one list for a schedule; `about`: the command, commit and what the baseline cost), written to
+    `evidence`/<task>.json when asked, and its line printed."""
+    result = {
+        "version": 1, "kind": kind, **about, "task": task, "seed_range": summary["seed_range"],
+        "seeds": summary["seeds"], "ppo_runs": summary["ppo_runs"], "epoch": "last",
+        "zero_shot_commit": summary["commit"],
+        "policy": {s: mean([mean([r[f"{s}_acc_last_epoch"] for r in run]) for run in policies]) for s in SPLITS},
+        "baseline": {s: mean([mean([r[f"{s}_acc_last_epoch"] for r in run]) for run in baseline]) for s in SPLITS},
+        "policy_minus_baseline": policy_minus_baseline,
+        "baseline_minus_kd": pooled_over_ppo_runs(baseline, {"kd": runs["kd (all data)"]})["kd"],
+        "policy_minus_replay": summary["policy_minus_control"][REPLAY],
+    }
+    result["policy_ahead"] = policy_ahead(result)
+    if evidence is not None:
+        evidence.mkdir(parents=True, exist_ok=True)
+        write_json(evidence / f"{task}.json", result)
+    d = result["policy_minus_baseline"]["test"]
+    print(f"{task}: policy - {kind} {d['mean']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}] test", flush=True)
+    return result
 
 
 def chosen(recipe_dir: Path) -> dict:
