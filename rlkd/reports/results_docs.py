@@ -237,8 +237,7 @@ def zero_shot_recipe_block(families: dict[str, dict[str, dict]]) -> str:
 
 
 def policy_ahead(result: dict) -> bool:
-    """Whether the zero-shot policy beats a tuned baseline (benchmarks/zero_shot_fixed.py) on test: the interval
-    above 0."""
+    """Whether the zero-shot policy beats one of ZERO_SHOT_BASELINES on test: the interval above 0."""
     low = result["policy_minus_baseline"]["test"]["ci_low"]
     return low is not None and low > 0
 
