@@ -39,7 +39,7 @@ def trained_on_task(cfg, folder: Path, seed: int, overrides: list[str]) -> tuple
     if not already_done(STAGES["train"], own, folder):
         execute(STAGES["train"], own, folder)
     metrics = json.loads((folder / "metrics.json").read_text())
-    return folder / "checkpoint", {"seconds": metrics["seconds"], **metrics["rl_cost"]}
+    return folder / "checkpoint", {"ppo_seed": seed, "seconds": metrics["seconds"], **metrics["rl_cost"]}
 
 
 def main() -> None:
@@ -59,18 +59,18 @@ def main() -> None:
     command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
     commit = git_commit(ROOT)
     evidence = ROOT / ZERO_SHOT_BASELINES["own"]["folder"] / args.leave_out
+    seeds = [int(s) for s in args.ppo_seeds.split(",")]
     results = {}
     for evaluated in evaluated_tasks(out, args.tasks, args.leave_out):
         cfg, summary, runs, policies = zero_shot_runs(evaluated)
         own, costs = [], []
-        for seed in [int(s) for s in args.ppo_seeds.split(",")]:
+        for seed in seeds:
             folder = trained / evaluated.name / f"train-ppo{seed}"
             checkpoint, cost = trained_on_task(cfg, folder, seed, args.overrides)
             own.append(runs_on_seeds(cfg, load_policy(str(checkpoint)), summary["seeds"], f"own policy, PPO seed "
                                      f"{seed}", folder / "runs.json", {"checkpoint": str(checkpoint.resolve())}))
             costs.append(cost)
-        about = {"commit": commit, "command": command,
-                 "own_ppo_runs": [{"ppo_seed": int(s), **c} for s, c in zip(args.ppo_seeds.split(","), costs)]}
+        about = {"commit": commit, "command": command, "own_ppo_runs": costs}
         results[evaluated.name] = against_baseline("own", evaluated.name, summary, runs, policies, own,
                                                    pooled_between_ppo_runs(policies, own), about,
                                                    evidence if args.evidence else None)

@@ -90,6 +90,11 @@ def zero_shot_runs(evaluated: Path) -> tuple[object, dict, dict, list[list[dict]
     return cfg, summary, runs, policies
 
 
+def split_means(ppo_runs: list[list[dict]]) -> dict[str, float]:
+    """Last-epoch accuracy per split, the mean over PPO runs of each run's mean over seeds."""
+    return {s: mean([mean([r[f"{s}_acc_last_epoch"] for r in run]) for run in ppo_runs]) for s in SPLITS}
+
+
 def against_baseline(kind: str, task: str, summary: dict, runs: dict, policies: list[list[dict]],
                      baseline: list[list[dict]], policy_minus_baseline: dict, about: dict,
                      evidence: Path | None) -> dict:
@@ -100,8 +105,7 @@ def against_baseline(kind: str, task: str, summary: dict, runs: dict, policies: 
         "version": 1, "kind": kind, **about, "task": task, "seed_range": summary["seed_range"],
         "seeds": summary["seeds"], "ppo_runs": summary["ppo_runs"], "epoch": "last",
         "zero_shot_commit": summary["commit"],
-        "policy": {s: mean([mean([r[f"{s}_acc_last_epoch"] for r in run]) for run in policies]) for s in SPLITS},
-        "baseline": {s: mean([mean([r[f"{s}_acc_last_epoch"] for r in run]) for run in baseline]) for s in SPLITS},
+        "policy": split_means(policies), "baseline": split_means(baseline),
         "policy_minus_baseline": policy_minus_baseline,
         "baseline_minus_kd": pooled_over_ppo_runs(baseline, {"kd": runs["kd (all data)"]})["kd"],
         "policy_minus_replay": summary["policy_minus_control"][REPLAY],
@@ -147,7 +151,7 @@ def main() -> None:
                        "target_runs": recipe["epochs_trained"] / cfg.distill.epochs,
                        "seconds": recipe["seconds"], "chosen_on": "val, seeds.choice",
                        "seed_ranges": recipe.get("seed_ranges", {})},
-            "policy": {s: mean([mean([r[f"{s}_acc_last_epoch"] for r in run]) for run in policies]) for s in SPLITS},
+            "policy": split_means(policies),
             "kd_after_recipe": {s: mean([r[f"{s}_acc_last_epoch"] for r in kd]) for s in SPLITS},
             "policy_minus_kd_after_recipe": pooled_over_ppo_runs(policies, {"kd after recipe": kd})["kd after recipe"],
             "kd_after_recipe_minus_kd": pooled_over_ppo_runs([kd], {"kd": runs["kd (all data)"]})["kd"],
